@@ -1,0 +1,61 @@
+"""The contract between the operator and the bot: the Recording's spec and status models.
+
+Importing this package must stay cheap (pydantic only, no aiortc/av), because the operator
+image carries it.
+"""
+
+from tapedeck_bot.contract.names import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from tapedeck_bot.contract.spec import (
+    AudioCodec,
+    CompositeSpec,
+    DesiredState,
+    Layout,
+    MediaKind,
+    Meeting,
+    RecordingSpec,
+    StorageSpec,
+    StorageType,
+    TracksSpec,
+    VideoCodec,
+    WebhookSpec,
+)
+from tapedeck_bot.contract.status import (
+    BotStatus,
+    Condition,
+    OperatorStatus,
+    Output,
+    Participant,
+    Phase,
+    RecordingStatus,
+    StopReason,
+    Transition,
+)
+
+__all__ = [
+    "API_VERSION",
+    "GROUP",
+    "KIND",
+    "PLURAL",
+    "VERSION",
+    "AudioCodec",
+    "BotStatus",
+    "CompositeSpec",
+    "Condition",
+    "DesiredState",
+    "Layout",
+    "MediaKind",
+    "Meeting",
+    "OperatorStatus",
+    "Output",
+    "Participant",
+    "Phase",
+    "RecordingSpec",
+    "RecordingStatus",
+    "StopReason",
+    "StorageSpec",
+    "StorageType",
+    "TracksSpec",
+    "Transition",
+    "VideoCodec",
+    "WebhookSpec",
+]

@@ -1,0 +1,285 @@
+"""The Recording spec: what a user asks for, as the API server stores it.
+
+These models are the single source of the CRD schema (see `crd.py`). Each CEL rule the API
+server enforces is mirrored by a pydantic validator, so the bot rejects the same configs with
+the same message when it is run outside Kubernetes.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from tapedeck_bot.contract.base import CamelModel, cel
+
+__all__ = [
+    "AudioCodec",
+    "CompositeAudio",
+    "CompositeSpec",
+    "CompositeVideo",
+    "DesiredState",
+    "JanusConnector",
+    "Layout",
+    "MediaKind",
+    "Meeting",
+    "RecordingSpec",
+    "SecretKeyRef",
+    "SecretRef",
+    "StorageSpec",
+    "StorageType",
+    "TracksSpec",
+    "VideoCodec",
+    "WebhookSpec",
+    "WhepConnector",
+]
+
+# Kubernetes object names (RFC 1123 subdomain) and Secret data keys.
+_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+_SECRET_KEY = r"^[-._a-zA-Z0-9]+$"
+_HTTP_URL = r"^https?://[^\s]+$"
+
+
+class DesiredState(StrEnum):
+    RECORDING = "Recording"
+    PAUSED = "Paused"
+    STOPPED = "Stopped"
+
+
+class VideoCodec(StrEnum):
+    H264 = "H264"
+    VP8 = "VP8"
+
+
+class AudioCodec(StrEnum):
+    AAC = "AAC"
+    OPUS = "OPUS"
+    VORBIS = "VORBIS"
+
+
+class Layout(StrEnum):
+    GRID = "grid"
+    SPEAKER = "speaker"
+
+
+class MediaKind(StrEnum):
+    AUDIO = "audio"
+    VIDEO = "video"
+    BOTH = "both"
+
+
+class StorageType(StrEnum):
+    R2 = "r2"
+    S3 = "s3"
+    DIGITALOCEAN = "digitalocean"
+    GCS = "gcs"
+    AZURE = "azure"
+
+
+# Which audio codecs each video codec's container can carry: H.264 goes to MP4, VP8 to WebM.
+COMPATIBLE_AUDIO: dict[VideoCodec, tuple[AudioCodec, ...]] = {
+    VideoCodec.H264: (AudioCodec.AAC, AudioCodec.OPUS),
+    VideoCodec.VP8: (AudioCodec.OPUS, AudioCodec.VORBIS),
+}
+DEFAULT_AUDIO: dict[VideoCodec, AudioCodec] = {
+    VideoCodec.H264: AudioCodec.AAC,
+    VideoCodec.VP8: AudioCodec.OPUS,
+}
+
+
+class SecretKeyRef(CamelModel):
+    """One key of a Secret in the Recording's namespace."""
+
+    name: Annotated[str, Field(min_length=1, max_length=253, pattern=_NAME)]
+    key: Annotated[str, Field(min_length=1, max_length=253, pattern=_SECRET_KEY)]
+
+
+class SecretRef(CamelModel):
+    """A whole Secret in the Recording's namespace."""
+
+    name: Annotated[str, Field(min_length=1, max_length=253, pattern=_NAME)]
+
+
+class JanusConnector(CamelModel):
+    """A Janus VideoRoom: its HTTP(S) or WebSocket endpoint and the numeric room id."""
+
+    url: Annotated[str, Field(max_length=2048, pattern=r"^(https?|wss?)://[^\s]+$")]
+    room: Annotated[int, Field(ge=1, le=2**53 - 1)]
+    pin_secret_ref: SecretKeyRef | None = None
+
+
+class WhepConnector(CamelModel):
+    """A WHEP (WebRTC-HTTP egress) endpoint."""
+
+    url: Annotated[str, Field(max_length=2048, pattern=_HTTP_URL)]
+    token_secret_ref: SecretKeyRef | None = None
+
+
+_ONE_CONNECTOR = "exactly one connector must be set: meeting.janus or meeting.whep"
+
+
+@cel("has(self.janus) != has(self.whep)", _ONE_CONNECTOR)
+class Meeting(CamelModel):
+    """Which meeting to record. Immutable: a Recording records one meeting."""
+
+    id: Annotated[str, Field(min_length=1, max_length=256)]
+    janus: JanusConnector | None = None
+    whep: WhepConnector | None = None
+
+    @model_validator(mode="after")
+    def _one_connector(self) -> Meeting:
+        if (self.janus is None) == (self.whep is None):
+            raise ValueError(_ONE_CONNECTOR)
+        return self
+
+
+_EVEN = "must be even (H.264 and VP8 encode whole 2x2 chroma blocks); use e.g. 1280x720"
+
+
+class CompositeVideo(CamelModel):
+    codec: VideoCodec = VideoCodec.H264
+    width: Annotated[int, Field(ge=16, le=1920, multiple_of=2, description=_EVEN)] = 1280
+    height: Annotated[int, Field(ge=16, le=1920, multiple_of=2, description=_EVEN)] = 720
+    fps: Annotated[int, Field(ge=1, le=60)] = 30
+    layout: Layout = Layout.GRID
+
+
+class CompositeAudio(CamelModel):
+    codec: AudioCodec | None = Field(
+        default=None, description="AAC with H264 (MP4) and OPUS with VP8 (WebM) when unset"
+    )
+    channels: Annotated[int, Field(ge=1, le=2)] = 2
+
+
+_NO_AAC_IN_WEBM = "composite.audio.codec AAC cannot go with VP8 (WebM): use OPUS or VORBIS"
+_NO_VORBIS_IN_MP4 = "composite.audio.codec VORBIS cannot go with H264 (MP4): use AAC or OPUS"
+
+
+@cel(
+    "!(self.video.codec == 'VP8' && has(self.audio.codec) && self.audio.codec == 'AAC')",
+    _NO_AAC_IN_WEBM,
+)
+@cel(
+    "!(self.video.codec == 'H264' && has(self.audio.codec) && self.audio.codec == 'VORBIS')",
+    _NO_VORBIS_IN_MP4,
+)
+class CompositeSpec(CamelModel):
+    """One file with every participant's video in a layout and the mixed audio."""
+
+    enabled: bool = True
+    video: CompositeVideo = CompositeVideo()
+    audio: CompositeAudio = CompositeAudio()
+
+    @model_validator(mode="after")
+    def _codecs_fit_container(self) -> CompositeSpec:
+        if (
+            self.audio.codec is not None
+            and self.audio.codec not in COMPATIBLE_AUDIO[self.video.codec]
+        ):
+            raise ValueError(
+                _NO_AAC_IN_WEBM if self.video.codec is VideoCodec.VP8 else _NO_VORBIS_IN_MP4
+            )
+        return self
+
+    @property
+    def audio_codec(self) -> AudioCodec:
+        """The audio codec in effect, filling the container's default when unset."""
+        return self.audio.codec or DEFAULT_AUDIO[self.video.codec]
+
+
+class TracksSpec(CamelModel):
+    """One file per participant session."""
+
+    enabled: bool = False
+    user_ids: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=256)]],
+        Field(max_length=100, description="record only these participants; empty means all"),
+    ] = []
+    media_kind: MediaKind = MediaKind.AUDIO
+
+
+class StorageSpec(CamelModel):
+    """An object-storage destination. Credentials come from a Secret, never from the spec."""
+
+    type: StorageType = StorageType.R2
+    bucket: Annotated[
+        str,
+        Field(
+            min_length=3,
+            max_length=63,
+            pattern=r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$",
+            description="bucket (or Azure container) name",
+        ),
+    ]
+    region: Annotated[str, Field(max_length=64)] | None = None
+    endpoint: Annotated[str, Field(max_length=2048, pattern=_HTTP_URL)] | None = None
+    path: (
+        Annotated[
+            str,
+            Field(
+                max_length=512,
+                pattern=r"^[^/\s][^\s]*$",
+                description="key prefix; must not start with '/'",
+            ),
+        ]
+        | None
+    ) = None
+    secret_ref: SecretRef
+
+
+class WebhookSpec(CamelModel):
+    """Where to POST signed `recording.statusUpdate` events (Standard Webhooks)."""
+
+    url: Annotated[str, Field(max_length=2048, pattern=_HTTP_URL)]
+    secret_ref: SecretKeyRef
+
+
+_STOPPED_IS_FINAL = "spec.state cannot leave Stopped: create a new Recording instead"
+
+
+@cel(
+    "self.composite.enabled || self.tracks.enabled",
+    "enable at least one output: composite.enabled or tracks.enabled",
+)
+class RecordingSpec(CamelModel):
+    meeting: Annotated[
+        Meeting,
+        Field(
+            json_schema_extra={
+                "x-kubernetes-validations": [
+                    {"rule": "self == oldSelf", "message": "spec.meeting is immutable"}
+                ]
+            }
+        ),
+    ]
+    state: Annotated[
+        DesiredState,
+        Field(
+            json_schema_extra={
+                "x-kubernetes-validations": [
+                    {
+                        "rule": "oldSelf != 'Stopped' || self == 'Stopped'",
+                        "message": _STOPPED_IS_FINAL,
+                    }
+                ]
+            }
+        ),
+    ] = DesiredState.RECORDING
+    composite: CompositeSpec = CompositeSpec()
+    tracks: TracksSpec = TracksSpec()
+    max_seconds: Annotated[int, Field(ge=60, le=86400)] = 86400
+    idle_timeout_seconds: Annotated[int, Field(ge=1, le=86400)] = 60
+    file_name_prefix: (
+        Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")] | None
+    ) = None
+    storage: StorageSpec | None = None
+    transfers: Annotated[list[StorageSpec], Field(max_length=8)] = []
+    webhooks: Annotated[list[WebhookSpec], Field(max_length=8)] = []
+    allow_multiple_recordings: bool = False
+
+    @model_validator(mode="after")
+    def _some_output(self) -> RecordingSpec:
+        if not (self.composite.enabled or self.tracks.enabled):
+            raise ValueError("enable at least one output: composite.enabled or tracks.enabled")
+        return self

@@ -1,0 +1,129 @@
+"""The Recording status: what the bot and the operator report.
+
+The status has two owners, and neither overwrites the other's fields:
+- the bot owns `BotStatus` (phase, times, participants, outputs, history) and patches it with
+  its per-recording ServiceAccount, so a recording is reported while the operator is down;
+- the operator owns `OperatorStatus` (conditions, observedGeneration, the bot pod's name).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from tapedeck_bot.contract.base import CamelModel
+
+__all__ = [
+    "BotStatus",
+    "Condition",
+    "OperatorStatus",
+    "Output",
+    "Participant",
+    "Phase",
+    "RecordingStatus",
+    "StopReason",
+    "Transition",
+]
+
+
+class Phase(StrEnum):
+    """RealtimeKit's recording states, in the order a recording normally passes them."""
+
+    INVOKED = "INVOKED"
+    RECORDING = "RECORDING"
+    PAUSED = "PAUSED"
+    UPLOADING = "UPLOADING"
+    UPLOADED = "UPLOADED"
+    ERRORED = "ERRORED"
+
+
+class StopReason(StrEnum):
+    STOPPED = "STOPPED"  # spec.state set to Stopped
+    MAX_SECONDS = "MAX_SECONDS"  # spec.maxSeconds reached
+    ALL_PEERS_LEFT = "ALL_PEERS_LEFT"  # meeting empty for spec.idleTimeoutSeconds
+    TERMINATED = "TERMINATED"  # the pod was asked to stop (SIGTERM)
+    ERROR = "ERROR"
+
+
+class Transition(CamelModel):
+    """One entry of the append-only phase history."""
+
+    phase: Phase
+    at: datetime
+    reason: Annotated[str, Field(max_length=256)] | None = None
+
+
+class Participant(CamelModel):
+    user_id: Annotated[str, Field(max_length=256)]
+    display_name: Annotated[str, Field(max_length=256)] | None = None
+    joined_at: datetime
+    left_at: datetime | None = None
+
+
+class Output(CamelModel):
+    """A file the bot wrote: where it is and what it holds."""
+
+    kind: Literal["composite", "track"]
+    key: Annotated[str, Field(max_length=1024, description="object key in the bucket")]
+    content_type: Annotated[str, Field(max_length=128)]
+    bytes: Annotated[int, Field(ge=0)] = 0
+    user_id: Annotated[str, Field(max_length=256)] | None = None
+    started_at: datetime | None = Field(
+        default=None, description="UTC time of the first sample, to align outputs"
+    )
+    complete: bool = False
+
+
+class BotStatus(CamelModel):
+    """The part of `.status` that only the bot writes."""
+
+    phase: Phase | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    duration_seconds: Annotated[float, Field(ge=0)] | None = None
+    stop_reason: StopReason | None = None
+    error: Annotated[str, Field(max_length=4096)] | None = None
+    participants: Annotated[list[Participant], Field(max_length=1000)] = []
+    outputs: Annotated[list[Output], Field(max_length=1000)] = []
+    history: Annotated[list[Transition], Field(max_length=1000)] = []
+
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+class Condition(CamelModel):
+    """A Kubernetes condition (metav1.Condition)."""
+
+    type: Annotated[str, Field(min_length=1, max_length=316)]
+    status: ConditionStatus
+    observed_generation: Annotated[int, Field(ge=0)] | None = None
+    last_transition_time: datetime
+    reason: Annotated[
+        str,
+        Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"),
+    ]
+    message: Annotated[str, Field(max_length=32768)] = ""
+
+
+class OperatorStatus(CamelModel):
+    """The part of `.status` that only the operator writes."""
+
+    observed_generation: Annotated[int, Field(ge=0)] | None = None
+    conditions: Annotated[
+        list[Condition],
+        Field(
+            max_length=16,
+            json_schema_extra={
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["type"],
+            },
+        ),
+    ] = []
+    bot_pod: Annotated[str, Field(max_length=253)] | None = None
+
+
+class RecordingStatus(BotStatus, OperatorStatus):
+    """The whole `.status`, as the CRD declares it."""
