@@ -51,8 +51,10 @@ def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def kube(kubeconfig: Path) -> Client:
-    return Client(KubeConfig.from_file(kubeconfig), field_manager="tapedeck-tests")
+def kube(kubeconfig: Path) -> Iterator[Client]:
+    client = Client(KubeConfig.from_file(kubeconfig), field_manager="tapedeck-tests")
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="session")
@@ -88,22 +90,14 @@ def kubelet(
         os.environ,
         PYTHONPATH=os.pathsep.join(str(REPO / d) for d in ("operator", "bot_image", "dev")),
     )
-    log = (root / "kubelet.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tapedeck_dev.cli",
-            "kubelet",
-            "--kubeconfig",
-            str(kubeconfig),
-            "--root",
-            str(root),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
+    command = [sys.executable, "-m", "tapedeck_dev.cli", "kubelet"]
+    with (root / "kubelet.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [*command, "--kubeconfig", str(kubeconfig), "--root", str(root)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:

@@ -108,6 +108,7 @@ class LocalCluster:
     def __init__(self, root: Path | None = None, binaries: Binaries | None = None) -> None:
         self.root = root or default_cluster_dir()
         self._binaries = binaries
+        self._children: dict[str, subprocess.Popen[bytes]] = {}  # those this object started
 
     @property
     def kubeconfig(self) -> Path:
@@ -152,6 +153,8 @@ class LocalCluster:
         pids = self._pids()
         for name in reversed(list(pids)):
             _terminate(pids[name])
+            if child := self._children.pop(name, None):
+                child.wait()
         (self.root / "pids.json").unlink(missing_ok=True)
 
     def is_healthy(self) -> bool:
@@ -243,14 +246,15 @@ class LocalCluster:
     # -- processes ---------------------------------------------------------------------------
 
     def _spawn(self, name: str, args: list[str]) -> None:
-        log = (self.logs / f"{name}.log").open("ab")
-        proc = subprocess.Popen(
-            args,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # outlives `tapedeck-dev cluster up`; `down` stops it
-        )
+        with (self.logs / f"{name}.log").open("ab") as log:
+            proc = subprocess.Popen(
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # outlives `tapedeck-dev cluster up`; `down` stops it
+            )
+        self._children[name] = proc
         pids = self._pids()
         pids[name] = proc.pid
         (self.root / "pids.json").write_text(json.dumps(pids))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import msgspec
 from lightkube import ApiError, Client, KubeConfig
 from lightkube.models.authentication_v1 import BoundObjectReference, TokenRequestSpec
 from lightkube.models.core_v1 import ObjectReference
@@ -154,6 +155,8 @@ class ProcessKubelet:
                     last_heartbeat = time.monotonic()
             except (ApiError, httpx2.HTTPError) as exc:
                 log.warning("sync failed: %s", exc)
+            except Exception:  # a dev daemon: one bad pod must not stop every other pod
+                log.exception("sync failed")
             stop.wait(poll_s)
         for pod in list(self._pods.values()):
             self._kill_all(pod, signal.SIGTERM)
@@ -232,6 +235,8 @@ class ProcessKubelet:
         )
         try:
             self.client.create(binding, name=meta["name"], namespace=meta["namespace"])
+        except msgspec.ValidationError:
+            pass  # bound: the API server answers with a Status, which lightkube cannot decode
         except ApiError as exc:
             if exc.status.code not in (404, 409):
                 raise
@@ -297,13 +302,14 @@ class ProcessKubelet:
         meta = pod["metadata"]
         account = pod["spec"].get("serviceAccountName") or "default"
         request = ServiceAccount.Token(
+            metadata=ObjectMeta(name=account, namespace=meta["namespace"]),
             spec=TokenRequestSpec(
                 audiences=[],
                 expirationSeconds=_TOKEN_SECONDS,
                 boundObjectRef=BoundObjectReference(
                     apiVersion="v1", kind="Pod", name=meta["name"], uid=meta["uid"]
                 ),
-            )
+            ),
         )
         token = self.client.create(request, name=account, namespace=meta["namespace"])
         assert token.status is not None

@@ -22,6 +22,8 @@ __all__ = ["build_crd", "openapi_schema", "render_crd"]
 # JSON-schema keywords pydantic emits that a structural OpenAPI v3 schema does not take.
 _DROPPED = {"title", "$defs", "additionalProperties"}
 _CEL = "x-kubernetes-validations"
+# Keywords whose values are data, not schemas: copied as they are.
+_DATA = {"default", "enum", "const", "examples", _CEL}
 
 
 def _structural(node: Any, defs: dict[str, Any]) -> Any:
@@ -47,23 +49,24 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
             raise ValueError(f"cannot express union {node['anyOf']} structurally")
         rest = {k: v for k, v in node.items() if k not in ("anyOf", "default")}
         return _structural({**options[0], **rest}, defs)
-    out = {k: _structural(v, defs) for k, v in node.items() if k not in _DROPPED}
+    out = {
+        k: v if k in _DATA else _structural(v, defs) for k, v in node.items() if k not in _DROPPED
+    }
+    if "default" in out:
+        out["default"] = _without_nulls(out["default"])
     if "enum" in out and "type" not in out:
         out["type"] = "string"
     if "const" in out:
         out["enum"] = [out.pop("const")]
         out.setdefault("type", "string")
-    if out.get("type") == "object" and "properties" in out:
-        for prop in out["properties"].values():
-            _default_nested_objects(prop)
     return out
 
 
-def _default_nested_objects(prop: dict[str, Any]) -> None:
-    # The API server applies defaults only where the parent object exists. A `{}` default on
-    # an object whose fields all have defaults lets `composite:` be omitted and still filled.
-    if prop.get("type") == "object" and "default" in prop:
-        prop["default"] = {}
+def _without_nulls(value: Any) -> Any:
+    # An unset optional is absent in Kubernetes, not null (which the schema would refuse).
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return value
 
 
 def openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
