@@ -17,8 +17,10 @@ $(VENV)/.installed: pyproject.toml
 binaries: $(VENV)/.installed
 	$(VENV)/bin/tapedeck-dev binaries
 
+# The CRD and the API reference are generated from tapedeck_bot.contract; tests catch drift.
 crds: $(VENV)/.installed
 	$(PY) -m tapedeck_bot.contract.crd > crds/recording.yaml
+	$(PY) -m tapedeck_bot.contract.reference > docs/recording-api.md
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from tapedeck_bot.contract import GROUP, KIND, PLURAL, VERSION, RecordingSpec
 from tests.recordings import INVALID, Invalid, recording
 
 pytestmark = pytest.mark.usefixtures("crd")
+REPO = Path(__file__).resolve().parents[2]
 
 Recording = create_namespaced_resource(GROUP, VERSION, KIND, PLURAL)
 
@@ -170,3 +172,18 @@ def test_kubectl_shows_printer_columns_short_name_and_category(
         name, *columns = row.split()
         assert name.endswith("standup"), row  # `get tapedeck` prefixes the resource
         assert columns[:3] == ["standup-2026-11-26", "RECORDING", "42.5"], row
+
+
+@pytest.mark.parametrize(
+    "example", sorted((REPO / "examples").glob("recording*.yaml")), ids=lambda p: p.name
+)
+def test_examples_are_accepted_by_the_api_server(
+    kubectl: list[str], namespace: str, example: Path
+) -> None:
+    applied = subprocess.run(
+        [*kubectl, "apply", "--dry-run=server", "-n", namespace, "-f", str(example)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert applied.returncode == 0, applied.stderr

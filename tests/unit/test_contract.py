@@ -7,10 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
+from tapedeck_bot import cli as bot_cli
 from tapedeck_bot.contract import CompositeSpec, RecordingSpec
 from tapedeck_bot.contract.crd import render_crd
+from tapedeck_bot.contract.reference import render_reference
 from tests.recordings import INVALID, Invalid, recording
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,6 +40,11 @@ def test_model_refuses_what_the_api_server_refuses(case: Invalid) -> None:
 def test_committed_crd_is_generated_from_the_models() -> None:
     committed = (REPO / "crds" / "recording.yaml").read_text()
     assert committed == render_crd(), "run `make crds` and commit crds/recording.yaml"
+
+
+def test_committed_api_reference_is_generated_from_the_models() -> None:
+    committed = (REPO / "docs" / "recording-api.md").read_text()
+    assert committed == render_reference(), "run `make crds` and commit docs/recording-api.md"
 
 
 def test_minimal_spec_gets_documented_defaults() -> None:
@@ -66,3 +74,22 @@ def test_importing_the_contract_loads_no_media_or_kubernetes_library() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    "example", sorted((REPO / "examples").glob("recording*.yaml")), ids=lambda p: p.name
+)
+def test_examples_validate_offline(example: Path) -> None:
+    assert bot_cli.main(["validate", str(example)]) == 0
+
+
+def test_validate_names_the_field_and_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = recording(composite={"video": {"codec": "VP8"}, "audio": {"codec": "AAC"}})
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(manifest))
+    assert bot_cli.main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "spec.composite" in err
+    assert "use OPUS or VORBIS" in err

@@ -123,7 +123,10 @@ _ONE_CONNECTOR = "exactly one connector must be set: meeting.janus or meeting.wh
 class Meeting(CamelModel):
     """Which meeting to record. Immutable: a Recording records one meeting."""
 
-    id: Annotated[str, Field(min_length=1, max_length=256)]
+    id: Annotated[
+        str,
+        Field(min_length=1, max_length=256, description="your meeting's id, echoed in webhooks"),
+    ]
     janus: JanusConnector | None = None
     whep: WhepConnector | None = None
 
@@ -268,15 +271,27 @@ class RecordingSpec(CamelModel):
     ] = DesiredState.RECORDING
     composite: CompositeSpec = CompositeSpec()
     tracks: TracksSpec = TracksSpec()
-    max_seconds: Annotated[int, Field(ge=60, le=86400)] = 86400
-    idle_timeout_seconds: Annotated[int, Field(ge=1, le=86400)] = 60
+    max_seconds: Annotated[
+        int, Field(ge=60, le=86400, description="stop with MAX_SECONDS after this long")
+    ] = 86400
+    idle_timeout_seconds: Annotated[
+        int,
+        Field(ge=1, le=86400, description="stop with ALL_PEERS_LEFT once empty for this long"),
+    ] = 60
     file_name_prefix: (
         Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")] | None
     ) = None
-    storage: StorageSpec | None = None
-    transfers: Annotated[list[StorageSpec], Field(max_length=8)] = []
+    storage: StorageSpec | None = Field(
+        default=None, description="where to upload; the Helm chart's default bucket when unset"
+    )
+    transfers: Annotated[
+        list[StorageSpec], Field(max_length=8, description="copies made after the upload")
+    ] = []
     webhooks: Annotated[list[WebhookSpec], Field(max_length=8)] = []
-    allow_multiple_recordings: bool = False
+    allow_multiple_recordings: bool = Field(
+        default=False,
+        description="allow another active Recording of the same meeting in this namespace",
+    )
 
     @model_validator(mode="after")
     def _some_output(self) -> RecordingSpec:

@@ -80,15 +80,19 @@ class Output(CamelModel):
 class BotStatus(CamelModel):
     """The part of `.status` that only the bot writes."""
 
-    phase: Phase | None = None
+    phase: Phase | None = Field(default=None, description="the last phase in history")
     started_at: datetime | None = None
     stopped_at: datetime | None = None
-    duration_seconds: Annotated[float, Field(ge=0)] | None = None
+    duration_seconds: (
+        Annotated[float, Field(ge=0, description="seconds recorded, pauses excluded")] | None
+    ) = None
     stop_reason: StopReason | None = None
     error: Annotated[str, Field(max_length=4096)] | None = None
     participants: Annotated[list[Participant], Field(max_length=1000)] = []
     outputs: Annotated[list[Output], Field(max_length=1000)] = []
-    history: Annotated[list[Transition], Field(max_length=1000)] = []
+    history: Annotated[
+        list[Transition], Field(max_length=1000, description="append-only phase transitions")
+    ] = []
 
 
 ConditionStatus = Literal["True", "False", "Unknown"]
@@ -122,7 +126,9 @@ class OperatorStatus(CamelModel):
             },
         ),
     ] = []
-    bot_pod: Annotated[str, Field(max_length=253)] | None = None
+    bot_pod: (
+        Annotated[str, Field(max_length=253, description="the pod recording this meeting")] | None
+    ) = None
 
 
 class RecordingStatus(BotStatus, OperatorStatus):
