@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from tapedeck_bot.contract import KIND, RecordingSpec
+from tapedeck_bot.contract import KIND, CompositeSpec, RecordingSpec
 
 __all__ = ["main"]
 
@@ -36,12 +36,75 @@ def _validate(path: Path) -> int:
     return 1 if failed else 0
 
 
+def _record(args: argparse.Namespace) -> int:
+    from tapedeck_bot.standalone import record_to_file
+
+    composite = CompositeSpec.model_validate(
+        {
+            "video": {
+                "codec": args.codec,
+                "width": args.width,
+                "height": args.height,
+                "fps": args.fps,
+                "layout": args.layout,
+            },
+            "audio": {"codec": args.audio_codec, "channels": args.channels},
+        }
+    )
+    return record_to_file(
+        args.janus,
+        args.room,
+        args.out,
+        composite,
+        max_seconds=args.seconds,
+        idle_timeout_s=args.idle_timeout,
+        pin=args.pin,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tapedeck-bot", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     validate = commands.add_parser("validate", help="check Recording manifests offline")
     validate.add_argument("files", nargs="+", type=Path)
+
+    record = commands.add_parser(
+        "record",
+        help="record a Janus room to a file",
+        description="Record a Janus VideoRoom composite to FILE. SIGINT/SIGTERM stop and "
+        "finalize the file; SIGUSR1 pauses and SIGUSR2 resumes.",
+    )
+    record.add_argument("--janus", required=True, help="http(s)://…/janus or ws(s)://…")
+    record.add_argument("--room", type=int, required=True)
+    record.add_argument("--pin", help="the room's pin, if it has one")
+    record.add_argument("--out", type=Path, required=True, help="output file (.mp4 or .webm)")
+    record.add_argument(
+        "--seconds",
+        type=float,
+        default=86400,
+        help="stop (reason MAX_SECONDS) after recording this long",
+    )
+    record.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=60,
+        help="stop (reason ALL_PEERS_LEFT) once the room is empty this long",
+    )
+    record.add_argument("--codec", choices=["H264", "VP8"], default="H264")
+    record.add_argument("--audio-codec", choices=["AAC", "OPUS", "VORBIS"])
+    record.add_argument("--channels", type=int, choices=[1, 2], default=2)
+    record.add_argument("--layout", choices=["grid", "speaker"], default="grid")
+    record.add_argument("--width", type=int, default=1280)
+    record.add_argument("--height", type=int, default=720)
+    record.add_argument("--fps", type=int, default=30)
     args = parser.parse_args(argv)
+    if args.command == "record":
+        try:
+            return _record(args)
+        except ValidationError as exc:
+            for error in exc.errors():
+                print(f"tapedeck-bot record: {error['msg']}", file=sys.stderr)
+            return 2
     return max(_validate(f) for f in args.files)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -11,6 +13,7 @@ from pathlib import Path
 
 from tapedeck_dev.binaries import BinaryNotFound, ensure_binaries
 from tapedeck_dev.cluster import ClusterError, LocalCluster, default_cluster_dir
+from tapedeck_dev.janus import JanusError, JanusServer, default_janus_dir
 
 __all__ = ["main"]
 
@@ -31,6 +34,61 @@ def _cluster(args: argparse.Namespace) -> int:
         binaries = ensure_binaries()
         print(f"export KUBECONFIG={cluster.kubeconfig}")
         print(f"export PATH={binaries.kubectl.parent}:$PATH")
+    return 0
+
+
+def _janus(args: argparse.Namespace) -> int:
+    server = JanusServer(Path(args.dir))
+    if args.action == "up":
+        server.up()
+        print(
+            f"janus up: {server.http_url} and {server.ws_url} (log: {server.log})", file=sys.stderr
+        )
+        print(f"export TAPEDECK_JANUS_URL={server.http_url}")
+    else:
+        server.down()
+        print("janus stopped", file=sys.stderr)
+    return 0
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x]
+
+
+def _participant(args: argparse.Namespace) -> int:
+    from tapedeck_dev.participant import run_participant
+
+    asyncio.run(
+        run_participant(
+            args.janus,
+            args.room,
+            args.name,
+            args.color,
+            args.freq,
+            seconds=args.seconds,
+            sync=args.sync,
+            videocodec=args.codec,
+        )
+    )
+    return 0
+
+
+def _meeting(args: argparse.Namespace) -> int:
+    from tapedeck_dev.participant import run_meeting
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            run_meeting(
+                args.janus,
+                args.room,
+                args.participants,
+                join_at=_floats(args.join_at),
+                leave_at=_floats(args.leave_at),
+                sync=args.sync,
+                videocodec=args.codec,
+                seconds=args.seconds,
+            )
+        )
     return 0
 
 
@@ -70,6 +128,40 @@ def _parser() -> argparse.ArgumentParser:
     )
     cluster.set_defaults(func=_cluster)
 
+    janus = commands.add_parser("janus", help="Debian's Janus VideoRoom on 127.0.0.1")
+    janus.add_argument("action", choices=["up", "down"])
+    janus.add_argument(
+        "--dir", default=str(default_janus_dir()), help="state directory (default: %(default)s)"
+    )
+    janus.set_defaults(func=_janus)
+
+    janus_url = "http://127.0.0.1:8088/janus"
+    participant = commands.add_parser("participant", help="one synthetic publisher")
+    participant.add_argument("--janus", default=janus_url)
+    participant.add_argument("--room", type=int, required=True)
+    participant.add_argument("--name", required=True)
+    participant.add_argument("--color", default="red")
+    participant.add_argument("--freq", type=float, default=440.0)
+    participant.add_argument("--seconds", type=float, help="leave after this long")
+    participant.add_argument(
+        "--sync",
+        action="store_true",
+        help="black video with a white flash and a click once a second",
+    )
+    participant.add_argument("--codec", choices=["vp8", "h264"], help="video codec to publish")
+    participant.set_defaults(func=_participant)
+
+    meeting = commands.add_parser("meeting", help="synthetic participants, each a process")
+    meeting.add_argument("--janus", default=janus_url)
+    meeting.add_argument("--room", type=int, required=True)
+    meeting.add_argument("--participants", type=int, default=3)
+    meeting.add_argument("--join-at", default="", help="seconds, comma-separated, per participant")
+    meeting.add_argument("--leave-at", default="", help="seconds, comma-separated (-1: never)")
+    meeting.add_argument("--seconds", type=float, help="end the meeting after this long")
+    meeting.add_argument("--sync", action="store_true", help="flash + click once a second")
+    meeting.add_argument("--codec", choices=["vp8", "h264"])
+    meeting.set_defaults(func=_meeting)
+
     binaries = commands.add_parser("binaries", help="find or build the control-plane binaries")
     binaries.set_defaults(func=_binaries)
 
@@ -92,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except (BinaryNotFound, ClusterError) as exc:
+    except (BinaryNotFound, ClusterError, JanusError) as exc:
         print(f"tapedeck-dev: {exc}", file=sys.stderr)
         return 1
     return code

@@ -1,0 +1,62 @@
+"""Mix participants' audio, and pick the active speaker from the same blocks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["SpeakerTracker", "mix"]
+
+
+def mix(blocks: list[np.ndarray], channels: int) -> np.ndarray:
+    """Sum n x 2 int16 blocks without wrapping; `channels` 1 averages left and right."""
+    if not blocks:
+        raise ValueError("mix needs at least one block (pass silence for an empty room)")
+    total = np.sum([b.astype(np.int32) for b in blocks], axis=0)
+    if channels == 1:
+        total = total.mean(axis=1, keepdims=True)
+    clipped: np.ndarray = np.clip(total, -32768, 32767).astype(np.int16)
+    return clipped
+
+
+def level(block: np.ndarray) -> float:
+    """RMS of a block, in full-scale units (0..1)."""
+    return float(np.sqrt(np.mean(block.astype(np.float32) ** 2))) / 32768.0
+
+
+@dataclass
+class SpeakerTracker:
+    """The loudest participant, smoothed so the big tile does not flicker.
+
+    Levels are averaged over about `smoothing_s`; a new speaker must stay loudest for
+    `hold_s` before the layout switches to them.
+    """
+
+    block_s: float = 0.02
+    smoothing_s: float = 0.5
+    hold_s: float = 1.0
+    speaker: str | None = None
+    _levels: dict[str, float] = field(default_factory=dict)
+    _candidate: str | None = None
+    _candidate_since: float = 0.0
+
+    def update(self, now: float, levels: Mapping[str, float]) -> str | None:
+        alpha = min(1.0, self.block_s / self.smoothing_s)
+        self._levels = {
+            p: (1 - alpha) * self._levels.get(p, 0.0) + alpha * v for p, v in levels.items()
+        }
+        if not self._levels:
+            self.speaker = None
+            return None
+        loudest = max(self._levels, key=lambda p: self._levels[p])
+        if self.speaker not in self._levels:
+            self.speaker = loudest
+        if loudest == self.speaker:
+            self._candidate = None
+        elif loudest != self._candidate:
+            self._candidate, self._candidate_since = loudest, now
+        elif now - self._candidate_since >= self.hold_s:
+            self.speaker, self._candidate = loudest, None
+        return self.speaker

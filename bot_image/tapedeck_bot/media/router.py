@@ -1,0 +1,132 @@
+"""The meeting sink: who is present when, and each participant's media on the media clock.
+
+Media time is seconds since the recording started (`t0`, a time.monotonic() reading).
+Frames are held back for `placement_delay_s` before they are placed, so that the sender
+report that relates a stream to its sender's clock (Janus sends the first about 1.4 s into a
+subscription) is known when its first frames are placed: a participant's audio and video are
+placed by the same mapping from their first frame on.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+from av import AudioFrame, VideoFrame
+
+from tapedeck_bot.media.buffers import AudioTimeline, VideoBuffer
+from tapedeck_bot.media.clock import ParticipantClock
+from tapedeck_bot.meeting import MediaKind, ParticipantInfo
+
+__all__ = ["MediaRouter", "ParticipantMedia"]
+
+_PLACEMENT_DELAY_S = 1.6
+
+
+def _stereo(frame: AudioFrame) -> np.ndarray:
+    """aiortc delivers packed s16; make it n x 2."""
+    channels = len(frame.layout.channels)
+    pcm = frame.to_ndarray().reshape(-1, channels)
+    return np.repeat(pcm, 2, axis=1) if channels == 1 else pcm[:, :2]
+
+
+@dataclass
+class ParticipantMedia:
+    info: ParticipantInfo
+    joined_at: float
+    left_at: float | None = None
+    clock: ParticipantClock = field(default_factory=ParticipantClock)
+    video: VideoBuffer = field(default_factory=VideoBuffer)
+    audio: AudioTimeline = field(default_factory=AudioTimeline)
+    first_audio_at: float | None = None
+    _pending: deque[tuple[float, MediaKind, int, VideoFrame | np.ndarray]] = field(
+        default_factory=deque
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def present_at(self, t: float) -> bool:
+        return self.joined_at <= t and (self.left_at is None or t < self.left_at)
+
+
+class MediaRouter:
+    """Implements `MeetingSink`; the encoder threads read from it."""
+
+    def __init__(self, t0: float, placement_delay_s: float = _PLACEMENT_DELAY_S) -> None:
+        self.t0 = t0
+        self.placement_delay_s = placement_delay_s
+        self._participants: dict[str, ParticipantMedia] = {}
+        self._lock = threading.Lock()
+
+    # -- MeetingSink (asyncio thread) --------------------------------------------------------
+
+    def participant_joined(self, participant: ParticipantInfo, at: float) -> None:
+        with self._lock:
+            self._participants[participant.peer_id] = ParticipantMedia(
+                participant, joined_at=max(0.0, at - self.t0)
+            )
+
+    def participant_left(self, peer_id: str, at: float) -> None:
+        with self._lock:
+            media = self._participants.get(peer_id)
+            if media is not None and media.left_at is None:
+                media.left_at = max(media.joined_at, at - self.t0)
+
+    def media_frame(
+        self, peer_id: str, kind: MediaKind, frame: AudioFrame | VideoFrame, arrival: float
+    ) -> None:
+        media = self._participants.get(peer_id)
+        if media is None or frame.pts is None or frame.time_base is None:
+            return
+        rate = round(1 / frame.time_base)
+        payload: VideoFrame | np.ndarray = (
+            frame if isinstance(frame, VideoFrame) else _stereo(frame)
+        )
+        with media._lock:
+            media.clock.stream(kind, rate).observe(frame.pts, arrival)
+            media._pending.append((arrival, kind, frame.pts, payload))
+
+    def sender_report(self, peer_id: str, kind: MediaKind, ntp_seconds: float, pts: int) -> None:
+        media = self._participants.get(peer_id)
+        if media is not None:
+            with media._lock:
+                stream = media.clock.streams.get(kind)
+                if stream is not None:
+                    stream.sender_report(ntp_seconds, pts)
+
+    def source_changed(self, peer_id: str, kind: MediaKind) -> None:
+        media = self._participants.get(peer_id)
+        if media is not None:
+            with media._lock:
+                media.clock.reset(kind)
+
+    # -- readers (encoder threads) -----------------------------------------------------------
+
+    def settle(self, now: float) -> None:
+        """Place every frame that arrived at least `placement_delay_s` before `now`."""
+        for media in self.snapshot():
+            with media._lock:
+                while media._pending and media._pending[0][0] <= now - self.placement_delay_s:
+                    _, kind, pts, payload = media._pending.popleft()
+                    local = media.clock.local_time(kind, pts)
+                    if local is None:
+                        continue
+                    at = local - self.t0
+                    if isinstance(payload, VideoFrame):
+                        media.video.push(at, payload)
+                    else:
+                        media.audio.write(at, payload)
+                        if media.first_audio_at is None:
+                            media.first_audio_at = at
+
+    def snapshot(self) -> list[ParticipantMedia]:
+        """Every participant seen, in join order."""
+        with self._lock:
+            return list(self._participants.values())
+
+    def present_at(self, t: float) -> list[ParticipantMedia]:
+        return [m for m in self.snapshot() if m.present_at(t)]
+
+    def present_now(self, now: float) -> int:
+        return len(self.present_at(now - self.t0))

@@ -1,0 +1,43 @@
+"""WebRTC settings: ICE servers, and which host addresses ICE may use.
+
+aiortc falls back to Google's public STUN server when no ICE servers are given; tapedeck
+never does: with no configured servers, only host candidates are gathered.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
+
+__all__ = ["HOST_ADDRESSES_ENV", "ICE_SERVERS_ENV", "restrict_host_candidates", "rtc_configuration"]
+
+ICE_SERVERS_ENV = "TAPEDECK_ICE_SERVERS"  # comma-separated stun:/turn: URLs
+HOST_ADDRESSES_ENV = "TAPEDECK_ICE_HOST_ADDRESSES"  # comma-separated IPs
+
+
+def rtc_configuration(ice_servers: Sequence[str] | None = None) -> RTCConfiguration:
+    """Bundled transport; STUN/TURN only from `ice_servers` or $TAPEDECK_ICE_SERVERS."""
+    if ice_servers is None:
+        ice_servers = [u for u in os.environ.get(ICE_SERVERS_ENV, "").split(",") if u]
+    return RTCConfiguration(
+        iceServers=[RTCIceServer(urls=url) for url in ice_servers],
+        bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
+    )
+
+
+def restrict_host_candidates(addresses: Sequence[str] | None = None) -> None:
+    """Gather host candidates only on these addresses (default $TAPEDECK_ICE_HOST_ADDRESSES).
+
+    aioice skips 127.0.0.1 and offers every other interface address; on loopback test rigs
+    (and on nodes with addresses that must not be advertised) the list is set explicitly.
+    """
+    import aioice.ice
+
+    if addresses is None:
+        addresses = [a for a in os.environ.get(HOST_ADDRESSES_ENV, "").split(",") if a]
+    if not addresses:
+        return
+    chosen = list(addresses)
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: list(chosen)

@@ -1,0 +1,201 @@
+"""Synthetic VideoRoom participants: aiortc publishers with a known colour and tone.
+
+`tapedeck-dev participant` runs one publisher in its own process (so that a test can SIGKILL
+it); `tapedeck-dev meeting` runs several on a schedule of joins and leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+
+from tapedeck_bot.janus.client import JanusHandle, JanusSession
+from tapedeck_bot.webrtc import restrict_host_candidates, rtc_configuration
+from tapedeck_dev.media import COLORS, ColorTrack, MediaClock, ToneTrack
+
+__all__ = ["Publisher", "ensure_room", "participant_plan", "run_meeting", "run_participant"]
+
+log = logging.getLogger("tapedeck_dev.participant")
+
+# Distinct colours and tones, far enough apart for FFT and colour checks.
+PALETTE = ["red", "green", "blue", "yellow", "magenta", "cyan", "orange", "purple", "grey"]
+TONES = [440.0, 660.0, 880.0, 1100.0, 1320.0, 1540.0, 1760.0, 1980.0, 2200.0]
+
+
+async def ensure_room(url: str, room: int, *, videocodec: str = "vp8,h264") -> None:
+    """Create the VideoRoom `room` unless it exists (opus audio, join notifications on)."""
+    async with JanusSession(url) as session:
+        handle = await session.attach()
+        exists = await handle.request({"request": "exists", "room": room})
+        if exists.get("exists"):
+            return
+        await handle.request(
+            {
+                "request": "create",
+                "room": room,
+                "permanent": False,
+                "publishers": 16,
+                "audiocodec": "opus",
+                "videocodec": videocodec,
+                "notify_joining": True,
+                "bitrate": 1_000_000,
+                "description": f"tapedeck-dev room {room}",
+            }
+        )
+
+
+@dataclass
+class Publisher:
+    url: str
+    room: int
+    display: str
+    color: str
+    freq: float
+    sync: bool = False
+    videocodec: str | None = None
+    feed_id: int | None = None
+
+    async def start(self) -> int:
+        self._session = await JanusSession(self.url).create()
+        self._handle: JanusHandle = await self._session.attach()
+        data, _ = await self._handle.message(
+            {"request": "join", "ptype": "publisher", "room": self.room, "display": self.display}
+        )
+        self.feed_id = int(data["id"])
+        self._pc = RTCPeerConnection(rtc_configuration())
+        clock = MediaClock()
+        self._pc.addTrack(ToneTrack(self.freq, clock, sync=self.sync))
+        video = self._pc.addTransceiver(
+            ColorTrack(COLORS[self.color], clock, sync=self.sync), direction="sendonly"
+        )
+        if self.videocodec:
+            wanted = f"video/{self.videocodec.upper()}"
+            codecs = RTCRtpSender.getCapabilities("video").codecs
+            video.setCodecPreferences([c for c in codecs if c.mimeType in (wanted, "video/rtx")])
+        await self._pc.setLocalDescription(await self._pc.createOffer())
+        body = {"request": "publish", "display": self.display}
+        data, jsep = await self._handle.message(
+            body, jsep={"type": "offer", "sdp": self._pc.localDescription.sdp}
+        )
+        assert jsep is not None, data
+        await self._pc.setRemoteDescription(RTCSessionDescription(jsep["sdp"], jsep["type"]))
+        return self.feed_id
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):  # leaving a room that is already gone is fine
+            await self._handle.message({"request": "leave"}, timeout=5)
+        await self._pc.close()
+        await self._session.destroy()
+
+
+def participant_plan(count: int) -> list[tuple[str, str, float]]:
+    """(display, colour, tone) for `count` participants."""
+    names = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan"]
+    return [(names[i], PALETTE[i], TONES[i]) for i in range(count)]
+
+
+async def run_participant(
+    url: str,
+    room: int,
+    display: str,
+    color: str,
+    freq: float,
+    *,
+    seconds: float | None,
+    sync: bool,
+    videocodec: str | None,
+) -> None:
+    restrict_host_candidates()
+    publisher = Publisher(url, room, display, color, freq, sync=sync, videocodec=videocodec)
+    feed = await publisher.start()
+    print(f"PUBLISHED {feed} {display} {time.time():.3f}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+    await publisher.stop()
+    print(f"LEFT {feed} {display} {time.time():.3f}", flush=True)
+
+
+def spawn_participant(
+    url: str,
+    room: int,
+    index: int,
+    *,
+    seconds: float | None = None,
+    sync: bool = False,
+    videocodec: str | None = None,
+) -> subprocess.Popen[str]:
+    display, color, freq = participant_plan(index + 1)[index]
+    args = [
+        sys.executable,
+        "-m",
+        "tapedeck_dev.cli",
+        "participant",
+        "--janus",
+        url,
+        "--room",
+        str(room),
+        "--name",
+        display,
+        "--color",
+        color,
+        "--freq",
+        str(freq),
+    ]
+    if seconds is not None:
+        args += ["--seconds", str(seconds)]
+    if sync:
+        args.append("--sync")
+    if videocodec:
+        args += ["--codec", videocodec]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+
+
+async def run_meeting(
+    url: str,
+    room: int,
+    count: int,
+    *,
+    join_at: list[float],
+    leave_at: list[float],
+    sync: bool,
+    videocodec: str | None,
+    seconds: float | None,
+) -> None:
+    """Run `count` participant processes; participant i joins at join_at[i] and leaves at
+    leave_at[i] seconds (missing entries: at once, and never)."""
+    await ensure_room(url, room)
+    started = time.monotonic()
+    procs: dict[int, subprocess.Popen[str]] = {}
+    events = sorted(
+        [(join_at[i] if i < len(join_at) else 0.0, "join", i) for i in range(count)]
+        + [(leave_at[i], "leave", i) for i in range(min(count, len(leave_at))) if leave_at[i] >= 0]
+    )
+    try:
+        for at, what, i in events:
+            await asyncio.sleep(max(0.0, at - (time.monotonic() - started)))
+            if what == "join":
+                procs[i] = spawn_participant(url, room, i, sync=sync, videocodec=videocodec)
+                print(f"{time.monotonic() - started:.1f}s join {participant_plan(i + 1)[i][0]}")
+            elif i in procs:
+                procs[i].send_signal(signal.SIGTERM)
+                print(f"{time.monotonic() - started:.1f}s leave {participant_plan(i + 1)[i][0]}")
+        remaining = None if seconds is None else max(0.0, seconds - (time.monotonic() - started))
+        await asyncio.sleep(remaining if remaining is not None else 3600 * 24)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs.values():
+            proc.wait()

@@ -1,0 +1,112 @@
+"""Decode recordings with PyAV and measure what a viewer would see and hear."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from tapedeck_dev.media import COLORS
+
+RATE = 48000
+
+
+@dataclass(frozen=True)
+class Probe:
+    video_codec: str
+    audio_codec: str
+    width: int
+    height: int
+    fps: float
+    video_seconds: float
+    audio_seconds: float
+    frame_times: np.ndarray  # seconds
+    audio: np.ndarray  # mono float, 48 kHz, from t=0
+
+
+def probe(path: Path) -> Probe:
+    with av.open(str(path)) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        vcodec, acodec = video.codec_context.name, audio.codec_context.name
+        width, height = video.codec_context.width, video.codec_context.height
+        times = np.array([float(f.pts * f.time_base) for f in container.decode(video=0)])
+    with av.open(str(path)) as container:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
+        chunks = [
+            r.to_ndarray().reshape(-1)
+            for f in container.decode(audio=0)
+            for r in resampler.resample(f)
+        ]
+    samples = np.concatenate(chunks) if chunks else np.zeros(0)
+    frame_step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    return Probe(
+        vcodec,
+        acodec,
+        width,
+        height,
+        1 / frame_step if frame_step else 0.0,
+        float(times[-1] + frame_step) if len(times) else 0.0,
+        len(samples) / RATE,
+        times,
+        samples,
+    )
+
+
+def frames_at(path: Path, times: list[float]) -> dict[float, np.ndarray]:
+    """rgb24 frames at (just after) each of `times`, in one decoding pass."""
+    wanted = sorted(times)
+    out: dict[float, np.ndarray] = {}
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            t = float(frame.pts * frame.time_base)
+            while wanted and t + 1e-6 >= wanted[0]:
+                out[wanted.pop(0)] = frame.to_ndarray(format="rgb24")
+            if not wanted:
+                break
+    return out
+
+
+def nearest_colour(rgb: np.ndarray) -> str:
+    return min(COLORS, key=lambda name: float(np.sum((np.array(COLORS[name]) - rgb) ** 2)))
+
+
+def region_colour(image: np.ndarray, x: int, y: int, w: int, h: int) -> np.ndarray:
+    """Median colour of the middle of a region (avoiding edges and the moving bar's share)."""
+    region = image[y + h // 4 : y + 3 * h // 4 : 4, x + w // 4 : x + 3 * w // 4 : 4].reshape(-1, 3)
+    median: np.ndarray = np.median(region, axis=0)
+    return median
+
+
+def tone_levels(samples: np.ndarray, freqs: list[float]) -> dict[float, float]:
+    """Energy near each frequency relative to the strongest of them (dB, 0 = strongest)."""
+    window = samples * np.hanning(len(samples))
+    spectrum = np.abs(np.fft.rfft(window))
+    bins = np.fft.rfftfreq(len(samples), 1 / RATE)
+    energy = {f: float(spectrum[(bins > f - 15) & (bins < f + 15)].max()) for f in freqs}
+    top = max(energy.values()) or 1.0
+    return {f: 20 * np.log10(max(e, 1e-9) / top) for f, e in energy.items()}
+
+
+def onsets(
+    values: np.ndarray, times: np.ndarray, threshold: float, min_gap: float = 0.5
+) -> list[float]:
+    """Times where `values` rises through `threshold`, at least `min_gap` apart."""
+    found: list[float] = []
+    above = values > threshold
+    for i in np.flatnonzero(above[1:] & ~above[:-1]) + 1:
+        if not found or times[i] - found[-1] >= min_gap:
+            found.append(float(times[i]))
+    return found
+
+
+def band_envelope(samples: np.ndarray, freq: float, hop: int = 48) -> tuple[np.ndarray, np.ndarray]:
+    """Energy at `freq` in 5 ms windows every `hop` samples: (times, energy)."""
+    size = 240
+    n = np.arange(size)
+    probe_wave = np.exp(-2j * np.pi * freq * n / RATE) * np.hanning(size)
+    starts = np.arange(0, len(samples) - size, hop)
+    frames = np.lib.stride_tricks.sliding_window_view(samples, size)[starts]
+    energy = np.abs(frames @ probe_wave)
+    return (starts + size / 2) / RATE, energy
