@@ -50,7 +50,7 @@ class Recorder:
     def __init__(
         self,
         connector: MeetingConnector,
-        writer: OutputWriter,
+        open_writer: Callable[[], OutputWriter],
         settings: EncoderSettings,
         *,
         layout: Layout = Layout.GRID,
@@ -59,7 +59,7 @@ class Recorder:
         on_progress: Callable[[Progress], None] | None = None,
         progress_every_s: float = 1.0,
     ) -> None:
-        self.connector, self.writer, self.settings = connector, writer, settings
+        self.connector, self.open_writer, self.settings = connector, open_writer, settings
         self.layout = layout
         self.control = RecordingControl(max_seconds=max_seconds, idle_timeout_s=idle_timeout_s)
         self.on_progress = on_progress
@@ -85,9 +85,10 @@ class Recorder:
     async def run(self) -> RecordingResult:
         """Join (errors such as a wrong room raise before anything is written), record, stop."""
         await self.connector.join()
+        writer = self.open_writer()  # only once joined: a wrong room leaves no empty file
         self.t0 = time.monotonic()
         router = MediaRouter(self.t0)
-        pipeline = CompositePipeline(router, self.control, self.writer, self.settings, self.layout)
+        pipeline = CompositePipeline(router, self.control, writer, self.settings, self.layout)
         meeting = asyncio.create_task(self.connector.run(router))
         pipeline.start()
         log.info("recording started")
@@ -103,7 +104,7 @@ class Recorder:
             stop_reason=self.control.stop_reason or StopReason.ERROR,
             recorded_s=self.control.recorded(self.control.stop_at or self._now()),
             encoded_s=pipeline.seconds,
-            bytes_written=self.writer.bytes_written,
+            bytes_written=writer.bytes_written,
             error=error,
         )
         log.info(
@@ -134,7 +135,7 @@ class Recorder:
                         participants=len(router.present_at(now)),
                         recorded_s=self.control.recorded(now),
                         encoded_s=pipeline.seconds,
-                        bytes_written=self.writer.bytes_written,
+                        bytes_written=pipeline.writer.bytes_written,
                         paused=self.control.paused,
                     )
                 )

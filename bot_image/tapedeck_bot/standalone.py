@@ -52,7 +52,7 @@ async def _record(
     connector = JanusVideoRoom(url, room, pin=pin)
     recorder = Recorder(
         connector,
-        FileWriter(out),
+        lambda: FileWriter(out),
         settings,
         layout=composite.video.layout,
         max_seconds=max_seconds,

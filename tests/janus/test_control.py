@@ -1,0 +1,113 @@
+"""Pause, stop reasons, a wrong room, and a participant that dies: against real Janus."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tapedeck_dev.janus import JanusServer
+from tests.janus.conftest import ENV, Meeting, start_recording
+from tests.media_probe import RATE, probe, tone_levels
+
+
+def _sleep_until(t: float) -> None:
+    time.sleep(max(0.0, t - time.time()))
+
+
+def test_pause_removes_five_seconds_and_what_was_said(
+    janus: JanusServer, meeting: Meeting, tmp_path: Path
+) -> None:
+    alice = meeting.join(0)
+    recording = start_recording(janus.http_url, meeting.room, tmp_path / "out.mp4")
+    start = recording.wait_started()
+    _sleep_until(start + 3)
+    paused_at = recording.signal(signal.SIGUSR1)
+    bob = meeting.join(1)  # heard only while the recording is paused
+    _sleep_until(paused_at + 3.5)
+    bob.leave()
+    _sleep_until(paused_at + 5)
+    resumed_at = recording.signal(signal.SIGUSR2)
+    _sleep_until(resumed_at + 3)
+    stopped_at = recording.signal(signal.SIGINT)
+    recording.finish()
+
+    info = probe(recording.out)
+    assert info.video_seconds == pytest.approx(
+        (stopped_at - start) - (resumed_at - paused_at), abs=0.3
+    )
+    assert info.audio_seconds == pytest.approx(info.video_seconds, abs=0.15)
+    levels = tone_levels(info.audio[int(0.5 * RATE) :], [alice.freq, bob.freq])
+    assert levels[bob.freq] < -40, levels
+
+
+def test_max_seconds_stops_with_its_reason(
+    janus: JanusServer, meeting: Meeting, tmp_path: Path
+) -> None:
+    meeting.join(0)
+    recording = start_recording(
+        janus.http_url, meeting.room, tmp_path / "out.mp4", "--seconds", "4"
+    )
+    assert "reason=MAX_SECONDS" in recording.finish()
+    assert probe(recording.out).video_seconds == pytest.approx(4.0, abs=0.1)
+
+
+def test_empty_room_stops_with_all_peers_left(
+    janus: JanusServer, meeting: Meeting, tmp_path: Path
+) -> None:
+    alice = meeting.join(0)
+    recording = start_recording(
+        janus.http_url, meeting.room, tmp_path / "out.mp4", "--idle-timeout", "3"
+    )
+    start = recording.wait_started()
+    _sleep_until(start + 2)
+    alice.leave()
+    assert "reason=ALL_PEERS_LEFT" in recording.finish()
+    assert probe(recording.out).video_seconds == pytest.approx(alice.left_at - start + 3, abs=0.6)
+
+
+def test_wrong_room_is_a_clear_error(janus: JanusServer, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tapedeck_bot.cli",
+            "record",
+            "--janus",
+            janus.http_url,
+            "--room",
+            "424242424",
+            "--out",
+            str(tmp_path / "never.mp4"),
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "Janus room 424242424 does not exist" in done.stderr
+    assert not (tmp_path / "never.mp4").exists()
+
+
+def test_recorder_survives_a_participant_killed(
+    janus: JanusServer, meeting: Meeting, tmp_path: Path
+) -> None:
+    alice, bob = meeting.join(0), meeting.join(1)
+    recording = start_recording(janus.http_url, meeting.room, tmp_path / "out.mp4")
+    start = recording.wait_started()
+    _sleep_until(start + 3)
+    bob.kill()  # over HTTP: Janus notices only when its session times out
+    _sleep_until(start + 9)
+    stopped_at = recording.signal(signal.SIGINT)
+    recording.finish()
+
+    info = probe(recording.out)
+    assert info.video_seconds == pytest.approx(stopped_at - start, abs=0.3)
+    after = tone_levels(info.audio[int(5 * RATE) : int(8.5 * RATE)], [alice.freq, bob.freq])
+    assert after[alice.freq] > -6
+    assert after[bob.freq] < -40
