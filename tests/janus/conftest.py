@@ -96,9 +96,16 @@ class Meeting:
     people: list[Participant] = field(default_factory=list)
 
     def join(
-        self, index: int, *, sync: bool = False, codec: str | None = None, url: str | None = None
+        self,
+        index: int,
+        *,
+        sync: bool = False,
+        codec: str | None = None,
+        url: str | None = None,
+        freq: float | None = None,
     ) -> Participant:
-        name, colour, freq = participant_plan(index + 1)[index]
+        name, colour, planned = participant_plan(index + 1)[index]
+        freq = freq or planned
         args = [
             sys.executable,
             "-m",
