@@ -37,7 +37,7 @@ demo: $(VENV)/.installed
 	@echo "  $(VENV)/bin/tapedeck-dev cluster up && $(VENV)/bin/tapedeck-dev kubelet"
 	@exit 2
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed binaries
 	$(PY) -m bench
 
 clean:

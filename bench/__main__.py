@@ -1,14 +1,23 @@
-"""Run every benchmark and record its figures (medians) with the date and machine."""
+"""Run the benchmarks (all, or those named) and record their figures with date and machine."""
 
 from __future__ import annotations
 
-from bench import control_plane
+import sys
+
+from bench import composite, control_plane
 from bench.record import record
 
+SUITES = {
+    "control_plane": (control_plane.run, "dev control plane"),
+    "composite": (composite.run, "composite recorder (issue: composite)"),
+}
 
-def main() -> None:
-    record(control_plane.run(), "dev control plane")
+
+def main(names: list[str]) -> None:
+    for name in names or list(SUITES):
+        run, title = SUITES[name]
+        record(run(), title)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
-from tapedeck_bot.contract import KIND, CompositeSpec, RecordingSpec
+from tapedeck_bot.contract import CONFIG_ENV, KIND, BotConfig, CompositeSpec, RecordingSpec
 
 __all__ = ["main"]
 
@@ -62,6 +63,23 @@ def _record(args: argparse.Namespace) -> int:
     )
 
 
+def _run(args: argparse.Namespace) -> int:
+    from tapedeck_bot.standalone import run_pod
+
+    raw = args.config.read_text() if args.config else os.environ.get(CONFIG_ENV)
+    if not raw:
+        print(f"tapedeck-bot run: set ${CONFIG_ENV} or pass --config", file=sys.stderr)
+        return 2
+    try:
+        config = BotConfig.model_validate_json(raw)
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = ".".join(str(p) for p in error["loc"])
+            print(f"tapedeck-bot run: config {field}: {error['msg']}", file=sys.stderr)
+        return 2
+    return run_pod(config)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tapedeck-bot", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -97,7 +115,15 @@ def main(argv: list[str] | None = None) -> int:
     record.add_argument("--width", type=int, default=1280)
     record.add_argument("--height", type=int, default=720)
     record.add_argument("--fps", type=int, default=30)
+    run = commands.add_parser(
+        "run",
+        help="the bot pod's entry point",
+        description=f"Record as configured by a BotConfig (JSON) in ${CONFIG_ENV} or --config.",
+    )
+    run.add_argument("--config", type=Path, help=f"a BotConfig JSON file (default: ${CONFIG_ENV})")
     args = parser.parse_args(argv)
+    if args.command == "run":
+        return _run(args)
     if args.command == "record":
         try:
             return _record(args)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from pathlib import Path
 
 from tapedeck_bot.composite.encoder import EXTENSIONS, EncoderSettings
-from tapedeck_bot.contract import CompositeSpec, StopReason
+from tapedeck_bot.contract import PIN_ENV, BotConfig, CompositeSpec, StopReason
 from tapedeck_bot.janus.videoroom import JanusVideoRoom
 from tapedeck_bot.logs import configure
 from tapedeck_bot.media.writer import FileWriter
@@ -16,7 +17,7 @@ from tapedeck_bot.meeting import MeetingError
 from tapedeck_bot.recorder import Progress, Recorder
 from tapedeck_bot.webrtc import restrict_host_candidates
 
-__all__ = ["record_to_file"]
+__all__ = ["record_to_file", "run_pod"]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_MEETING = 0, 1, 2
 
@@ -78,6 +79,30 @@ async def _record(
         print(f"tapedeck-bot record: {result.error}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def run_pod(config: BotConfig) -> int:
+    """The bot pod's entry point: record the configured meeting into the spool directory."""
+    janus = config.spec.meeting.janus
+    if janus is None:
+        print(
+            "tapedeck-bot run: only spec.meeting.janus is supported by this bot version",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_MEETING
+    composite = config.spec.composite
+    out = Path(config.spool_dir) / (
+        f"{config.file_stem}_composite.{EXTENSIONS[composite.video.codec]}"
+    )
+    return record_to_file(
+        janus.url,
+        janus.room,
+        out,
+        composite,
+        max_seconds=config.spec.max_seconds,
+        idle_timeout_s=config.spec.idle_timeout_seconds,
+        pin=os.environ.get(PIN_ENV),
+    )
 
 
 def record_to_file(

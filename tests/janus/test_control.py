@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -111,3 +112,36 @@ def test_recorder_survives_a_participant_killed(
     after = tone_levels(info.audio[int(5 * RATE) : int(8.5 * RATE)], [alice.freq, bob.freq])
     assert after[alice.freq] > -6
     assert after[bob.freq] < -40
+
+
+def test_pod_entry_point_records_from_the_contract_config(
+    janus: JanusServer, meeting: Meeting, tmp_path: Path
+) -> None:
+    alice = meeting.join(0)
+    config = {
+        "namespace": "team-a",
+        "recording": "standup",
+        "spoolDir": str(tmp_path),
+        "spec": {
+            "meeting": {"id": "standup", "janus": {"url": janus.ws_url, "room": meeting.room}},
+            "composite": {"video": {"codec": "VP8", "width": 640, "height": 360}},
+            "maxSeconds": 60,
+            "fileNamePrefix": "daily",
+        },
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tapedeck_bot.cli", "run"],
+        env={**ENV, "TAPEDECK_BOT_CONFIG": json.dumps(config)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(6)
+    proc.send_signal(signal.SIGTERM)  # what the kubelet sends when the pod is deleted
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "reason=TERMINATED" in out
+    info = probe(tmp_path / "daily_composite.webm")
+    assert (info.video_codec, info.width, info.height) == ("vp8", 640, 360)
+    levels = tone_levels(info.audio[int(1.0 * RATE) :], [alice.freq, 660.0])
+    assert levels[660.0] < -40

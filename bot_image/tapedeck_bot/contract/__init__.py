@@ -4,6 +4,7 @@ Importing this package must stay cheap (pydantic only, no aiortc/av), because th
 image carries it.
 """
 
+from tapedeck_bot.contract.bot import CONFIG_ENV, PIN_ENV, BotConfig
 from tapedeck_bot.contract.names import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from tapedeck_bot.contract.spec import (
     AudioCodec,
@@ -33,11 +34,14 @@ from tapedeck_bot.contract.status import (
 
 __all__ = [
     "API_VERSION",
+    "CONFIG_ENV",
     "GROUP",
     "KIND",
+    "PIN_ENV",
     "PLURAL",
     "VERSION",
     "AudioCodec",
+    "BotConfig",
     "BotStatus",
     "CompositeSpec",
     "Condition",
