@@ -55,12 +55,13 @@ class _Lines:
             self.lines.append(line.rstrip("\n"))
         stream.close()  # type: ignore[attr-defined]
 
-    def wait_for(self, needle: str, timeout: float = 30) -> str:
+    def wait_for(self, needle: str, timeout: float = 30, *, nth: int = 1) -> str:
+        """The `nth` line containing `needle`, waiting up to `timeout` s for it."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for line in self.lines:
-                if needle in line:
-                    return line
+            found = [line for line in self.lines if needle in line]
+            if len(found) >= nth:
+                return found[nth - 1]
             time.sleep(0.05)
         raise AssertionError(f"no line with {needle!r} in {timeout}s: {self.lines[-20:]}")
 

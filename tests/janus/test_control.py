@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 import signal
 import subprocess
 import sys
@@ -11,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tapedeck_dev.janus import JanusServer
+from tapedeck_dev.janus import JanusPorts, JanusServer
+from tapedeck_dev.participant import ensure_room
 from tests.janus.conftest import ENV, Meeting, start_recording
 from tests.media_probe import RATE, probe, tone_levels
 
@@ -145,3 +148,39 @@ def test_pod_entry_point_records_from_the_contract_config(
     assert (info.video_codec, info.width, info.height) == ("vp8", 640, 360)
     levels = tone_levels(info.audio[int(1.0 * RATE) :], [alice.freq, 660.0])
     assert levels[660.0] < -40
+
+
+def test_recorder_rejoins_after_janus_restarts(tmp_path: Path) -> None:
+    own = JanusServer(
+        tmp_path / "janus", JanusPorts(http=18089, websocket=18189, rtp_first=23000, rtp_last=23999)
+    )
+    own.up()
+    meeting = Meeting(own.http_url, random.randint(100_000, 999_999))
+    try:
+        asyncio.run(ensure_room(own.http_url, meeting.room))
+        alice = meeting.join(0)
+        recording = start_recording(own.http_url, meeting.room, tmp_path / "out.mp4")
+        start = recording.wait_started()
+        _sleep_until(start + 4)
+        own.down()  # every session, room and PeerConnection is gone
+        alice.kill()
+        _sleep_until(start + 6)
+        own.up()
+        asyncio.run(ensure_room(own.http_url, meeting.room))
+        bob = meeting.join(1)
+        recording.stderr.wait_for("joined janus room", timeout=40, nth=2)
+        _sleep_until(time.time() + 5)
+        recording.signal(signal.SIGINT)
+        recording.finish()
+    finally:
+        meeting.close()
+        own.down()
+
+    assert sum('"joined janus room"' in line for line in recording.stderr.lines) == 2
+    info = probe(recording.out)
+    before = tone_levels(info.audio[int(0.5 * RATE) : int(3.5 * RATE)], [alice.freq, bob.freq])
+    after = tone_levels(info.audio[-int(3 * RATE) :], [alice.freq, bob.freq])
+    assert before[alice.freq] > -6
+    assert before[bob.freq] < -40
+    assert after[bob.freq] > -6
+    assert after[alice.freq] < -40

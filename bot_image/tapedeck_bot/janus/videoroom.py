@@ -115,7 +115,9 @@ class JanusVideoRoom:
 
     async def run(self, sink: MeetingSink) -> None:
         while not self._leaving.is_set():
-            room = self._room or await self._with_retries(self._open)
+            # After a lost session (a Janus restart), a non-permanent room may come back a
+            # moment after the server: "no such room" is retried too, within the same budget.
+            room = self._room or await self._with_retries(self._open, also=(MeetingNotFound,))
             self._room = None
             try:
                 await self._serve(room, sink)
@@ -126,12 +128,15 @@ class JanusVideoRoom:
             finally:
                 await room.session.destroy()
 
-    async def _with_retries(self, attempt: Callable[[], Awaitable[_Room]]) -> _Room:
+    async def _with_retries(
+        self, attempt: Callable[[], Awaitable[_Room]], also: tuple[type[Exception], ...] = ()
+    ) -> _Room:
         """Run `attempt`, retrying transient failures after each of `retry_delays_s`."""
+        transient = (JanusUnavailable, JanusSessionLost, ConnectionError, TimeoutError, *also)
         for delay in (*self.retry_delays_s, None):
             try:
                 return await attempt()
-            except (JanusUnavailable, JanusSessionLost, ConnectionError, TimeoutError) as exc:
+            except transient as exc:
                 if delay is None:
                     raise MeetingUnavailable(
                         f"cannot join Janus room {self.room} at {self.url} after "
