@@ -132,7 +132,13 @@ class JanusVideoRoom:
         self, attempt: Callable[[], Awaitable[_Room]], also: tuple[type[Exception], ...] = ()
     ) -> _Room:
         """Run `attempt`, retrying transient failures after each of `retry_delays_s`."""
-        transient = (JanusUnavailable, JanusSessionLost, ConnectionError, TimeoutError, *also)
+        transient: tuple[type[Exception], ...] = (
+            JanusUnavailable,
+            JanusSessionLost,
+            ConnectionError,
+            TimeoutError,
+            *also,
+        )
         for delay in (*self.retry_delays_s, None):
             try:
                 return await attempt()
