@@ -101,9 +101,13 @@ def onsets(
     return found
 
 
-def band_envelope(samples: np.ndarray, freq: float, hop: int = 48) -> tuple[np.ndarray, np.ndarray]:
-    """Energy at `freq` in 5 ms windows every `hop` samples: (times, energy)."""
-    size = 240
+def band_envelope(
+    samples: np.ndarray, freq: float, hop: int = 48, size: int = 240
+) -> tuple[np.ndarray, np.ndarray]:
+    """Energy at `freq` in `size`-sample windows (240: 5 ms) every `hop` samples.
+
+    Longer windows separate nearby tones better and blur onsets more. Returns (times, energy).
+    """
     n = np.arange(size)
     probe_wave = np.exp(-2j * np.pi * freq * n / RATE) * np.hanning(size)
     starts = np.arange(0, len(samples) - size, hop)

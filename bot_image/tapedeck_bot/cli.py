@@ -10,7 +10,14 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from tapedeck_bot.contract import CONFIG_ENV, KIND, BotConfig, CompositeSpec, RecordingSpec
+from tapedeck_bot.contract import (
+    CONFIG_ENV,
+    KIND,
+    BotConfig,
+    CompositeSpec,
+    RecordingSpec,
+    TracksSpec,
+)
 
 __all__ = ["main"]
 
@@ -38,8 +45,14 @@ def _validate(path: Path) -> int:
 
 
 def _record(args: argparse.Namespace) -> int:
-    from tapedeck_bot.standalone import record_to_file
+    from tapedeck_bot.standalone import LocalRecording, record_locally
 
+    if args.out is None and args.tracks is None:
+        print(
+            "tapedeck-bot record: give --out FILE (composite), --tracks DIR, or both",
+            file=sys.stderr,
+        )
+        return 2
     composite = CompositeSpec.model_validate(
         {
             "video": {
@@ -52,14 +65,20 @@ def _record(args: argparse.Namespace) -> int:
             "audio": {"codec": args.audio_codec, "channels": args.channels},
         }
     )
-    return record_to_file(
-        args.janus,
-        args.room,
-        args.out,
-        composite,
-        max_seconds=args.seconds,
-        idle_timeout_s=args.idle_timeout,
-        pin=args.pin,
+    users = [u for u in (args.track_users or "").split(",") if u]
+    return record_locally(
+        LocalRecording(
+            janus_url=args.janus,
+            room=args.room,
+            composite=composite,
+            composite_out=args.out,
+            tracks=TracksSpec(enabled=True, user_ids=users) if args.tracks else None,
+            tracks_dir=args.tracks,
+            prefix=args.prefix,
+            max_seconds=args.seconds,
+            idle_timeout_s=args.idle_timeout,
+            pin=args.pin,
+        )
     )
 
 
@@ -95,7 +114,17 @@ def main(argv: list[str] | None = None) -> int:
     record.add_argument("--janus", required=True, help="http(s)://…/janus or ws(s)://…")
     record.add_argument("--room", type=int, required=True)
     record.add_argument("--pin", help="the room's pin, if it has one")
-    record.add_argument("--out", type=Path, required=True, help="output file (.mp4 or .webm)")
+    record.add_argument(
+        "--out", type=Path, help="the composite's file (.mp4 for H264, .webm for VP8)"
+    )
+    record.add_argument(
+        "--tracks",
+        type=Path,
+        metavar="DIR",
+        help="also write one audio file per participant session into DIR",
+    )
+    record.add_argument("--track-users", metavar="ID,ID", help="record tracks of these users only")
+    record.add_argument("--prefix", help="file name prefix of the track files")
     record.add_argument(
         "--seconds",
         type=float,

@@ -1,38 +1,53 @@
-"""Run one recording: join the meeting, feed the composite pipeline, decide when to stop."""
+"""Run one recording: join the meeting, feed the composite and track pipelines, decide when
+to stop. Both pipelines read the same decoded frames from one router."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from tapedeck_bot.composite.encoder import EncoderSettings
+from tapedeck_bot.composite.encoder import CONTENT_TYPES, EncoderSettings
 from tapedeck_bot.composite.pipeline import CompositePipeline
-from tapedeck_bot.contract import Layout, StopReason
+from tapedeck_bot.contract import Layout, Output, StopReason, TracksSpec
 from tapedeck_bot.control import RecordingControl
 from tapedeck_bot.media.router import MediaRouter
 from tapedeck_bot.media.writer import OutputWriter
 from tapedeck_bot.meeting import MeetingConnector, MeetingError
+from tapedeck_bot.tracks.recorder import TrackPipeline, TrackRecorder
 
-__all__ = ["Progress", "Recorder", "RecordingFailed", "RecordingResult"]
+__all__ = ["CompositeJob", "Progress", "Recorder", "RecordingResult", "TracksJob"]
 
 log = logging.getLogger("tapedeck_bot.recorder")
 
 _CHECK_S = 0.1
 
 
-class RecordingFailed(RuntimeError):
-    """The meeting or the pipeline failed; what was recorded so far is finalized."""
+@dataclass(frozen=True)
+class CompositeJob:
+    settings: EncoderSettings
+    layout: Layout
+    name: str  # the object key / file name of the composite
+    open_writer: Callable[[str], OutputWriter]
+
+
+@dataclass(frozen=True)
+class TracksJob:
+    spec: TracksSpec
+    prefix: str | None
+    open_writer: Callable[[str], OutputWriter]
 
 
 @dataclass(frozen=True)
 class Progress:
     participants: int
     recorded_s: float
-    encoded_s: float
     bytes_written: int
     paused: bool
 
@@ -41,26 +56,35 @@ class Progress:
 class RecordingResult:
     stop_reason: StopReason
     recorded_s: float
-    encoded_s: float
-    bytes_written: int
+    outputs: list[Output]
     error: str | None = None
+
+
+class _Pipeline(Protocol):
+    done: threading.Event
+    error: BaseException | None
+
+    @property
+    def bytes_written(self) -> int: ...
+
+    def start(self) -> None: ...
 
 
 class Recorder:
     def __init__(
         self,
         connector: MeetingConnector,
-        open_writer: Callable[[], OutputWriter],
-        settings: EncoderSettings,
         *,
-        layout: Layout = Layout.GRID,
+        composite: CompositeJob | None = None,
+        tracks: TracksJob | None = None,
         max_seconds: float = 86400,
         idle_timeout_s: float = 60,
         on_progress: Callable[[Progress], None] | None = None,
         progress_every_s: float = 1.0,
     ) -> None:
-        self.connector, self.open_writer, self.settings = connector, open_writer, settings
-        self.layout = layout
+        if composite is None and tracks is None:
+            raise ValueError("nothing to record: enable the composite or tracks")
+        self.connector, self.composite, self.tracks = connector, composite, tracks
         self.control = RecordingControl(max_seconds=max_seconds, idle_timeout_s=idle_timeout_s)
         self.on_progress = on_progress
         self.progress_every_s = progress_every_s
@@ -85,26 +109,55 @@ class Recorder:
     async def run(self) -> RecordingResult:
         """Join (errors such as a wrong room raise before anything is written), record, stop."""
         await self.connector.join()
-        writer = self.open_writer()  # only once joined: a wrong room leaves no empty file
-        self.t0 = time.monotonic()
-        router = MediaRouter(self.t0)
-        pipeline = CompositePipeline(router, self.control, writer, self.settings, self.layout)
+        self.t0, wall_t0 = time.monotonic(), time.time()
+        router = MediaRouter(self.t0, buffers=self.composite is not None)
+        pipelines: list[_Pipeline] = []
+        composite: CompositePipeline | None = None
+        if self.composite is not None:
+            job = self.composite
+            composite = CompositePipeline(
+                router, self.control, job.open_writer(job.name), job.settings, job.layout
+            )
+            pipelines.append(composite)
+        track_recorder: TrackRecorder | None = None
+        if self.tracks is not None:
+            track_recorder = TrackRecorder(
+                self.tracks.spec, self.tracks.prefix, self.tracks.open_writer, self.control, wall_t0
+            )
+            router.audio_listeners.append(track_recorder)
+            pipelines.append(TrackPipeline(router, self.control, track_recorder))
         meeting = asyncio.create_task(self.connector.run(router))
-        pipeline.start()
-        log.info("recording started")
-        error = await self._supervise(router, pipeline, meeting)
-        await asyncio.to_thread(pipeline.done.wait)
+        for pipeline in pipelines:
+            pipeline.start()
+        log.info("recording started", extra={"started_at": wall_t0})
+        error = await self._supervise(router, pipelines, meeting)
+        for pipeline in pipelines:
+            await asyncio.to_thread(pipeline.done.wait)
+            if pipeline.error is not None and error is None:
+                error = f"encoder failed: {pipeline.error}"
+        if router.listener_errors and error is None:
+            error = "; ".join(router.listener_errors)
         await self.connector.leave()
         meeting.cancel()
         with contextlib.suppress(asyncio.CancelledError, MeetingError):
             await meeting
-        if pipeline.error is not None:
-            error = error or f"encoder failed: {pipeline.error}"
+        outputs = track_recorder.outputs() if track_recorder else []
+        if composite is not None and self.composite is not None:
+            outputs.insert(
+                0,
+                Output(
+                    kind="composite",
+                    key=self.composite.name,
+                    content_type=CONTENT_TYPES[self.composite.settings.video_codec],
+                    bytes=composite.bytes_written,
+                    started_at=dt.datetime.fromtimestamp(wall_t0, dt.UTC),
+                    complete=composite.error is None,
+                ),
+            )
         result = RecordingResult(
             stop_reason=self.control.stop_reason or StopReason.ERROR,
             recorded_s=self.control.recorded(self.control.stop_at or self._now()),
-            encoded_s=pipeline.seconds,
-            bytes_written=writer.bytes_written,
+            outputs=outputs,
             error=error,
         )
         log.info(
@@ -114,28 +167,28 @@ class Recorder:
         return result
 
     async def _supervise(
-        self, router: MediaRouter, pipeline: CompositePipeline, meeting: asyncio.Task[None]
+        self, router: MediaRouter, pipelines: list[_Pipeline], meeting: asyncio.Task[None]
     ) -> str | None:
         error: str | None = None
         last_progress = 0.0
         while self.control.stop_at is None:
             now = self._now()
-            self.control.room_occupancy(now, len(router.present_at(now)))
+            present = len(router.present_at(now))
+            self.control.room_occupancy(now, present)
             self.control.check(now)
             if meeting.done() and error is None:
                 exc = meeting.exception()
                 error = f"meeting failed: {exc}" if exc else "meeting ended"
                 self.control.stop(now, StopReason.ERROR)
-            if pipeline.done.is_set():
+            if any(p.done.is_set() for p in pipelines):
                 self.control.stop(now, StopReason.ERROR)
             if self.on_progress and now - last_progress >= self.progress_every_s:
                 last_progress = now
                 self.on_progress(
                     Progress(
-                        participants=len(router.present_at(now)),
+                        participants=present,
                         recorded_s=self.control.recorded(now),
-                        encoded_s=pipeline.seconds,
-                        bytes_written=pipeline.writer.bytes_written,
+                        bytes_written=sum(p.bytes_written for p in pipelines),
                         paused=self.control.paused,
                     )
                 )

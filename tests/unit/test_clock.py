@@ -52,3 +52,27 @@ def test_sliding_min_forgets_old_values() -> None:
     assert window.value == -3.0
     window.add(10.0, 4.0)
     assert window.value == 4.0
+
+
+def test_a_timestamp_jump_starts_a_segment_and_old_frames_keep_their_timeline() -> None:
+    # Janus first continues a recycled m-line's old timeline, then jumps to the new feed's.
+    clock = ParticipantClock()
+    audio = clock.stream("audio", 48000)
+    before = [audio.observe(185280 + n * 960, 8.0 + n * 0.02) for n in range(25)]
+    after = [audio.observe(426046 + n * 960, 8.9 + n * 0.02) for n in range(25)]
+    assert set(before) == {0}
+    assert set(after) == {1}
+    assert clock.local_time("audio", 185280, 0) == pytest.approx(8.0)
+    assert clock.local_time("audio", 426046, 1) == pytest.approx(8.9)
+    assert clock.local_time("audio", 426046) == pytest.approx(8.9)
+
+
+def test_a_report_on_the_next_timeline_waits_for_its_frames() -> None:
+    clock = ParticipantClock()
+    audio = clock.stream("audio", 48000)
+    for n in range(25):
+        audio.observe(185280 + n * 960, 8.0 + n * 0.02)
+    audio.sender_report(500.0, 414541)  # already on the jumped timeline
+    assert audio.segments[-1].sender_base is None
+    audio.observe(426046, 8.9)
+    assert audio.segments[-1].sender_base == pytest.approx(500.0 - 414541 / 48000)

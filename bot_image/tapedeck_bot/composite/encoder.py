@@ -111,10 +111,6 @@ class CompositeEncoder:
         for packet in self._audio.encode(frame):
             self._container.mux(packet)
 
-    @property
-    def seconds(self) -> float:
-        return self._frames / self.settings.fps
-
     def close(self) -> None:
         """Flush both encoders and write the container's tail."""
         for stream in (self._video, self._audio):

@@ -62,8 +62,8 @@ class CompositePipeline:
         self._thread.join(timeout)
 
     @property
-    def seconds(self) -> float:
-        return self._encoder.seconds if hasattr(self, "_encoder") else 0.0
+    def bytes_written(self) -> int:
+        return self.writer.bytes_written
 
     def _run(self) -> None:
         try:

@@ -20,10 +20,12 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-__all__ = ["ParticipantClock", "SlidingMin", "StreamClock"]
+__all__ = ["ParticipantClock", "Segment", "SlidingMin", "StreamClock"]
 
 _WINDOW_S = 30.0
 _BUCKET_S = 1.0
+_JUMP_S = 1.0  # jitter stays far below this; a timestamp jump does not
+_KEPT_SEGMENTS = 4
 
 
 @dataclass
@@ -48,26 +50,78 @@ class SlidingMin:
 
 
 @dataclass
-class StreamClock:
-    """One stream's pts → local time, refined by every frame and sender report."""
+class Segment:
+    """A run of frames whose pts follow one RTP timeline."""
 
-    rate: int
     arrival_base: SlidingMin = field(default_factory=SlidingMin)  # min(arrival - pts/rate)
     sender_base: float | None = None  # sender_time(pts) = sender_base + pts/rate
 
-    def observe(self, pts: int, arrival: float) -> None:
-        self.arrival_base.add(arrival, arrival - pts / self.rate)
-
-    def sender_report(self, ntp_seconds: float, pts: int) -> None:
-        """An RTCP SR: the sender's clock read `ntp_seconds` when its RTP clock was at `pts`."""
-        self.sender_base = ntp_seconds - pts / self.rate
-
     def skew(self) -> float | None:
-        """min(arrival - sender_time) over this stream's frames: the sender→local offset."""
+        """min(arrival - sender_time) over the segment's frames: the sender→local offset."""
         base = self.arrival_base.value
         if base is None or self.sender_base is None:
             return None
         return base - self.sender_base
+
+
+@dataclass
+class StreamClock:
+    """One stream's pts → local time, refined by every frame and sender report.
+
+    An SFU may jump a stream's timestamps: Janus continues the old timeline when it points a
+    recycled m-line at a new feed, then jumps to the new feed's own a moment later. A frame
+    whose `arrival - pts/rate` is more than `_JUMP_S` away from the segment's base starts a
+    new segment; frames keep the segment they were observed in, so each is placed by the
+    timeline it belongs to.
+    """
+
+    rate: int
+    segments: list[Segment] = field(default_factory=lambda: [Segment()])
+    first: int = 0  # the number of segments[0]; older ones were dropped
+    _last_pts: int | None = None
+    _early_report: tuple[float, int] | None = None
+
+    @property
+    def current(self) -> int:
+        return self.first + len(self.segments) - 1
+
+    def observe(self, pts: int, arrival: float) -> int:
+        """Record a frame; returns its segment."""
+        value = arrival - pts / self.rate
+        base = self.segments[-1].arrival_base.value
+        if base is not None and abs(value - base) > _JUMP_S:
+            self.segments.append(Segment())
+            dropped = max(0, len(self.segments) - _KEPT_SEGMENTS)
+            del self.segments[:dropped]
+            self.first += dropped
+            if self._early_report and self._near(self._early_report[1], pts):
+                self.segments[-1].sender_base = self._sender_base(*self._early_report)
+            self._early_report = None
+        self.segments[-1].arrival_base.add(arrival, value)
+        self._last_pts = pts
+        return self.current
+
+    def sender_report(self, ntp_seconds: float, pts: int) -> None:
+        """An RTCP SR: the sender's clock read `ntp_seconds` when its RTP clock was at `pts`.
+
+        Reports are handled as they arrive, frames after decoding: a report already on a
+        jumped timeline is kept until the first frame of that timeline starts its segment.
+        """
+        if self._last_pts is None or self._near(pts, self._last_pts):
+            self.segments[-1].sender_base = self._sender_base(ntp_seconds, pts)
+        else:
+            self._early_report = (ntp_seconds, pts)
+
+    def _sender_base(self, ntp_seconds: float, pts: int) -> float:
+        return ntp_seconds - pts / self.rate
+
+    def _near(self, pts: int, other: int) -> bool:
+        return abs(pts - other) / self.rate <= _JUMP_S
+
+    def segment(self, index: int) -> Segment | None:
+        """Segment `index` (as returned by observe), if still kept."""
+        offset = index - self.first
+        return self.segments[offset] if 0 <= offset < len(self.segments) else None
 
 
 @dataclass
@@ -86,12 +140,16 @@ class ParticipantClock:
         """A new source on this stream (an SFU re-used its m-line): forget its timing."""
         self.streams.pop(kind, None)
 
-    def local_time(self, kind: str, pts: int) -> float | None:
+    def local_time(self, kind: str, pts: int, segment: int | None = None) -> float | None:
+        """The local time of a frame of segment `segment` (default: the current one)."""
         clock = self.streams.get(kind)
         if clock is None:
             return None
-        skews = [s for c in self.streams.values() if (s := c.skew()) is not None]
-        if clock.sender_base is not None and skews:
-            return clock.sender_base + min(skews) + pts / clock.rate
-        base = clock.arrival_base.value
+        seg = clock.segment(clock.current if segment is None else segment)
+        if seg is None:
+            return None
+        skews = [s for c in self.streams.values() if (s := c.segments[-1].skew()) is not None]
+        if seg.sender_base is not None and skews:
+            return seg.sender_base + min(skews) + pts / clock.rate
+        base = seg.arrival_base.value
         return None if base is None else base + pts / clock.rate

@@ -9,9 +9,11 @@ placed by the same mapping from their first frame on.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 from av import AudioFrame, VideoFrame
@@ -20,7 +22,9 @@ from tapedeck_bot.media.buffers import AudioTimeline, VideoBuffer
 from tapedeck_bot.media.clock import ParticipantClock
 from tapedeck_bot.meeting import MediaKind, ParticipantInfo
 
-__all__ = ["MediaRouter", "ParticipantMedia"]
+__all__ = ["AudioListener", "MediaRouter", "ParticipantMedia"]
+
+log = logging.getLogger("tapedeck_bot.media")
 
 _PLACEMENT_DELAY_S = 1.6
 
@@ -40,8 +44,8 @@ class ParticipantMedia:
     clock: ParticipantClock = field(default_factory=ParticipantClock)
     video: VideoBuffer = field(default_factory=VideoBuffer)
     audio: AudioTimeline = field(default_factory=AudioTimeline)
-    first_audio_at: float | None = None
-    _pending: deque[tuple[float, MediaKind, int, VideoFrame | np.ndarray]] = field(
+    # (arrival, kind, pts, timestamp segment, payload)
+    _pending: deque[tuple[float, MediaKind, int, int, VideoFrame | np.ndarray]] = field(
         default_factory=deque
     )
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -50,28 +54,43 @@ class ParticipantMedia:
         return self.joined_at <= t and (self.left_at is None or t < self.left_at)
 
 
+class AudioListener(Protocol):
+    def on_audio(self, media: ParticipantMedia, at: float, pcm: np.ndarray) -> None:
+        """`pcm` (n x 2 int16) was placed at media time `at`; called once per frame."""
+
+
 class MediaRouter:
     """Implements `MeetingSink`; the encoder threads read from it."""
 
-    def __init__(self, t0: float, placement_delay_s: float = _PLACEMENT_DELAY_S) -> None:
+    def __init__(
+        self, t0: float, placement_delay_s: float = _PLACEMENT_DELAY_S, *, buffers: bool = True
+    ) -> None:
+        """`buffers`: keep video and audio buffers for a composite; else only notify listeners."""
         self.t0 = t0
         self.placement_delay_s = placement_delay_s
+        self.buffers = buffers
+        self.audio_listeners: list[AudioListener] = []
+        self.listener_errors: list[str] = []
         self._participants: dict[str, ParticipantMedia] = {}
         self._lock = threading.Lock()
 
     # -- MeetingSink (asyncio thread) --------------------------------------------------------
 
     def participant_joined(self, participant: ParticipantInfo, at: float) -> None:
+        joined = max(0.0, at - self.t0)
         with self._lock:
-            self._participants[participant.peer_id] = ParticipantMedia(
-                participant, joined_at=max(0.0, at - self.t0)
-            )
+            self._participants[participant.peer_id] = ParticipantMedia(participant, joined)
+        log.info(
+            "participant joined",
+            extra={"peer_id": participant.peer_id, "user_id": participant.user_id, "at_s": joined},
+        )
 
     def participant_left(self, peer_id: str, at: float) -> None:
         with self._lock:
             media = self._participants.get(peer_id)
             if media is not None and media.left_at is None:
                 media.left_at = max(media.joined_at, at - self.t0)
+                log.info("participant left", extra={"peer_id": peer_id, "at_s": media.left_at})
 
     def media_frame(
         self, peer_id: str, kind: MediaKind, frame: AudioFrame | VideoFrame, arrival: float
@@ -84,8 +103,8 @@ class MediaRouter:
             frame if isinstance(frame, VideoFrame) else _stereo(frame)
         )
         with media._lock:
-            media.clock.stream(kind, rate).observe(frame.pts, arrival)
-            media._pending.append((arrival, kind, frame.pts, payload))
+            segment = media.clock.stream(kind, rate).observe(frame.pts, arrival)
+            media._pending.append((arrival, kind, frame.pts, segment, payload))
 
     def sender_report(self, peer_id: str, kind: MediaKind, ntp_seconds: float, pts: int) -> None:
         media = self._participants.get(peer_id)
@@ -108,17 +127,27 @@ class MediaRouter:
         for media in self.snapshot():
             with media._lock:
                 while media._pending and media._pending[0][0] <= now - self.placement_delay_s:
-                    _, kind, pts, payload = media._pending.popleft()
-                    local = media.clock.local_time(kind, pts)
+                    _, kind, pts, segment, payload = media._pending.popleft()
+                    local = media.clock.local_time(kind, pts, segment)
                     if local is None:
                         continue
                     at = local - self.t0
                     if isinstance(payload, VideoFrame):
-                        media.video.push(at, payload)
+                        if self.buffers:
+                            media.video.push(at, payload)
                     else:
-                        media.audio.write(at, payload)
-                        if media.first_audio_at is None:
-                            media.first_audio_at = at
+                        if self.buffers:
+                            media.audio.write(at, payload)
+                        self._notify(media, at, payload)
+
+    def _notify(self, media: ParticipantMedia, at: float, pcm: np.ndarray) -> None:
+        for listener in list(self.audio_listeners):
+            try:
+                listener.on_audio(media, at, pcm)
+            except Exception as exc:  # e.g. a full disk: keep the other outputs recording
+                log.exception("audio listener failed; detaching it")
+                self.audio_listeners.remove(listener)
+                self.listener_errors.append(f"{type(listener).__name__}: {exc}")
 
     def snapshot(self) -> list[ParticipantMedia]:
         """Every participant seen, in join order."""
