@@ -1,4 +1,4 @@
-"""The two places where tapedeck reaches into aiortc 1.16's private receiver state.
+"""The places where tapedeck reaches into aiortc 1.16's private receiver state.
 
 Re-check both when aiortc is upgraded; `tests/janus` exercise them against real Janus.
 
@@ -9,6 +9,7 @@ Re-check both when aiortc is upgraded; `tests/janus` exercise them against real 
    registered either, so retransmissions are lost as soon as there are two video m-lines.
 2. `tap_sender_reports`: aiortc reads RTCP sender reports but exposes neither their
    NTP/RTP pair nor the RTP→pts offset (its TimestampMapper), which lip sync needs.
+3. `tap_encoded_frames`: aiortc never exposes encoded frames (see below).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver
 from aiortc.rtp import RtcpSrPacket
 from aiortc.sdp import SessionDescription
 
-__all__ = ["refresh_remote_ssrcs", "tap_sender_reports"]
+__all__ = ["refresh_remote_ssrcs", "tap_encoded_frames", "tap_sender_reports"]
 
 _NTP_UNIT = 2.0**-32
 _RTP_WRAP = 1 << 32
@@ -76,3 +77,24 @@ def tap_sender_reports(receiver: RTCRtpReceiver, on_report: Callable[[float, int
         await original(packet)
 
     receiver._handle_rtcp_packet = handle  # type: ignore[method-assign]
+
+
+def tap_encoded_frames(
+    receiver: RTCRtpReceiver, on_frame: Callable[[str, bytes, int], None]
+) -> None:
+    """Call `on_frame(mime_type, data, pts)` for every frame before aiortc decodes it.
+
+    aiortc has no passthrough: its jitter buffer's complete frames go straight to a decoder
+    thread's queue, so the tap wraps that queue's `put`. This lets a track file keep the
+    sender's VP8 bitstream instead of decoding and re-encoding it.
+    """
+    decoder_queue = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
+    original_put = decoder_queue.put
+
+    def put(item: Any, *args: Any, **kwargs: Any) -> None:
+        if item is not None:
+            codec, frame = item
+            on_frame(codec.mimeType, frame.data, frame.timestamp)
+        original_put(item, *args, **kwargs)
+
+    decoder_queue.put = put

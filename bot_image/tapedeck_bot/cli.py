@@ -72,7 +72,9 @@ def _record(args: argparse.Namespace) -> int:
             room=args.room,
             composite=composite,
             composite_out=args.out,
-            tracks=TracksSpec(enabled=True, user_ids=users) if args.tracks else None,
+            tracks=TracksSpec(enabled=True, user_ids=users, media_kind=args.track_media)
+            if args.tracks
+            else None,
             tracks_dir=args.tracks,
             prefix=args.prefix,
             max_seconds=args.seconds,
@@ -125,6 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     record.add_argument("--track-users", metavar="ID,ID", help="record tracks of these users only")
     record.add_argument("--prefix", help="file name prefix of the track files")
+    record.add_argument(
+        "--track-media",
+        choices=["audio", "video", "both"],
+        default="audio",
+        help="what each track records (video: VP8 kept as sent)",
+    )
     record.add_argument(
         "--seconds",
         type=float,

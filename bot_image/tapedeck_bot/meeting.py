@@ -69,6 +69,12 @@ class MeetingSink(Protocol):
     ) -> None:
         """A decoded frame; `arrival` is time.monotonic() when it was delivered."""
 
+    def encoded_video(
+        self, peer_id: str, mime_type: str, data: bytes, pts: int, arrival: float
+    ) -> None:
+        """A video frame as sent (e.g. VP8), before decoding; only if the connector was
+        asked for encoded video. `pts` is in the decoded frames' pts domain."""
+
     def sender_report(self, peer_id: str, kind: MediaKind, ntp_seconds: float, pts: int) -> None:
         """An RTCP SR, with its RTP timestamp already in the frames' pts domain."""
 

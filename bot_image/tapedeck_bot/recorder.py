@@ -124,7 +124,7 @@ class Recorder:
             track_recorder = TrackRecorder(
                 self.tracks.spec, self.tracks.prefix, self.tracks.open_writer, self.control, wall_t0
             )
-            router.audio_listeners.append(track_recorder)
+            router.listeners.append(track_recorder)
             pipelines.append(TrackPipeline(router, self.control, track_recorder))
         meeting = asyncio.create_task(self.connector.run(router))
         for pipeline in pipelines:

@@ -11,12 +11,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tapedeck_bot.composite.encoder import EXTENSIONS, EncoderSettings
-from tapedeck_bot.contract import PIN_ENV, BotConfig, CompositeSpec, StopReason, TracksSpec
+from tapedeck_bot.contract import (
+    PIN_ENV,
+    BotConfig,
+    CompositeSpec,
+    StopReason,
+    TracksSpec,
+)
 from tapedeck_bot.janus.videoroom import JanusVideoRoom
 from tapedeck_bot.logs import configure
 from tapedeck_bot.media.writer import FileWriter
+from tapedeck_bot.meeting import MediaKind as MeetingMediaKind
 from tapedeck_bot.meeting import MeetingError
 from tapedeck_bot.recorder import CompositeJob, Progress, Recorder, TracksJob
+from tapedeck_bot.tracks.recorder import TRACK_KINDS
 from tapedeck_bot.webrtc import restrict_host_candidates
 
 __all__ = ["LocalRecording", "record_locally", "run_pod"]
@@ -66,11 +74,28 @@ def _jobs(job: LocalRecording) -> tuple[CompositeJob | None, TracksJob | None]:
     return composite, tracks
 
 
+def _connector(job: LocalRecording) -> JanusVideoRoom:
+    """Subscribe to what is recorded: tracks alone need only their users' wanted kinds."""
+    track_kinds: frozenset[MeetingMediaKind] = frozenset()
+    if job.tracks is not None and job.tracks_dir is not None:
+        track_kinds = TRACK_KINDS[job.tracks.media_kind]
+    composite = job.composite is not None and job.composite_out is not None
+    users = frozenset(job.tracks.user_ids) if job.tracks and job.tracks.user_ids else None
+    return JanusVideoRoom(
+        job.janus_url,
+        job.room,
+        pin=job.pin,
+        kinds=frozenset({"audio", "video"}) if composite else track_kinds,
+        users=None if composite else users,
+        encoded_video="video" in track_kinds,
+    )
+
+
 async def _record(job: LocalRecording) -> int:
     restrict_host_candidates()
     composite, tracks = _jobs(job)
     recorder = Recorder(
-        JanusVideoRoom(job.janus_url, job.room, pin=job.pin),
+        _connector(job),
         composite=composite,
         tracks=tracks,
         max_seconds=job.max_seconds,

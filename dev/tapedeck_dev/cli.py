@@ -76,7 +76,7 @@ def _participant(args: argparse.Namespace) -> int:
 def _meeting(args: argparse.Namespace) -> int:
     from tapedeck_dev.participant import run_meeting
 
-    with contextlib.suppress(KeyboardInterrupt):
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
         asyncio.run(
             run_meeting(
                 args.janus,

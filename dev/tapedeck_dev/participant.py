@@ -176,6 +176,10 @@ async def run_meeting(
     """Run `count` participant processes; participant i joins at join_at[i] and leaves at
     leave_at[i] seconds (missing entries: at once, and never)."""
     await ensure_room(url, room)
+    # SIGTERM must end the participants too: cancel this task so that `finally` runs.
+    this = asyncio.current_task()
+    assert this is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, this.cancel)
     started = time.monotonic()
     procs: dict[int, subprocess.Popen[str]] = {}
     events = sorted(

@@ -160,7 +160,7 @@ class Recording:
     proc: subprocess.Popen[str]
     stdout: _Lines
     stderr: _Lines
-    out: Path
+    out: Path | None
     started_at: float = 0.0  # time.time() of the recording's t=0
 
     def wait_started(self) -> float:
@@ -187,7 +187,9 @@ def _log_time(line: str) -> float:
     return dt.datetime.fromisoformat(json.loads(line)["time"]).timestamp()
 
 
-def start_recording(url: str, room: int, out: Path, *extra: str) -> Recording:
+def start_recording(url: str, room: int, out: Path | None, *extra: str) -> Recording:
+    """`tapedeck-bot record` with the composite into `out` (None: tracks only)."""
+    composite = ["--out", str(out)] if out is not None else []
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -198,8 +200,7 @@ def start_recording(url: str, room: int, out: Path, *extra: str) -> Recording:
             url,
             "--room",
             str(room),
-            "--out",
-            str(out),
+            *composite,
             *extra,
         ],
         stdout=subprocess.PIPE,

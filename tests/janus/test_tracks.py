@@ -15,7 +15,7 @@ import pytest
 
 from tapedeck_dev.janus import JanusServer
 from tests.janus.conftest import Meeting, Participant, Recording, start_recording
-from tests.media_probe import RATE, band_envelope, tone_levels
+from tests.media_probe import RATE, band_envelope, nearest_colour, region_colour, tone_levels
 
 NAME = re.compile(r"^daily_(?P<user>[a-z]+)_(?P<peer>\d+)_webcam_audio_(?P<ms>\d{13})\.webm$")
 
@@ -98,7 +98,10 @@ def test_one_file_per_session_with_only_its_own_voice(
             int(metadata["TAPEDECK_STARTED_AT_UNIX_MS"]) == int(name["ms"]) == round(started * 1000)
         )
         assert started == pytest.approx(joined, abs=0.1), person.name
-        assert len(samples) / RATE == pytest.approx(left - joined, abs=0.3), person.name
+        assert len(samples) / RATE == pytest.approx(left - joined, abs=0.3), (
+            person.name,
+            "\n".join(recording.stderr.lines),
+        )
         levels = tone_levels(samples[int(0.2 * RATE) : -int(0.2 * RATE)], everyone)
         assert all(level < -30 for f, level in levels.items() if f != person.freq), (
             person.name,
@@ -141,3 +144,41 @@ def test_user_ids_limit_the_tracks(janus: JanusServer, meeting: Meeting, tmp_pat
         "alice",
         "carol",
     ]
+
+
+def test_video_tracks_keep_vp8_as_sent_and_reencode_h264(
+    janus: JanusServer, meeting: Meeting, tmp_path: Path
+) -> None:
+    alice = meeting.join(0, codec="vp8")
+    bob = meeting.join(1, codec="h264")
+    recording = start_recording(
+        janus.http_url,
+        meeting.room,
+        None,
+        "--tracks",
+        str(tmp_path),
+        "--track-media",
+        "both",
+        "--seconds",
+        "6",
+    )
+    recording.finish()
+
+    videos = {
+        str(o["userId"]): tmp_path / str(o["key"])
+        for o in _outputs(recording)
+        if o["kind"] == "track" and o["contentType"] == "video/webm"
+    }
+    assert sorted(videos) == ["alice", "bob"]
+    for person, how in ((alice, "as-sent"), (bob, "re-encoded")):
+        with av.open(str(videos[person.name])) as container:
+            assert container.metadata["TAPEDECK_VIDEO"] == how
+            assert container.streams.video[0].codec_context.name == "vp8"
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        assert len(frames) >= 5 * 30 * 0.9, person.name
+        middle = frames[len(frames) // 2]
+        assert nearest_colour(region_colour(middle, 0, 0, middle.shape[1], middle.shape[0])) == (
+            person.colour
+        )
+    audio = [o for o in _outputs(recording) if o["contentType"] == "audio/webm"]
+    assert len(audio) == 2

@@ -23,7 +23,11 @@ from typing import Any
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from tapedeck_bot.aiortc_patches import refresh_remote_ssrcs, tap_sender_reports
+from tapedeck_bot.aiortc_patches import (
+    refresh_remote_ssrcs,
+    tap_encoded_frames,
+    tap_sender_reports,
+)
 from tapedeck_bot.janus.client import (
     JanusError,
     JanusHandle,
@@ -75,6 +79,7 @@ class _Room:
     sink: MeetingSink | None = None
     streams: dict[str, _Stream] = field(default_factory=dict)
     subscribed: set[int] = field(default_factory=set)
+    publisher_streams: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     joined: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -97,10 +102,16 @@ class JanusVideoRoom:
         display: str = "tapedeck-recorder",
         ice_servers: list[str] | None = None,
         retry_delays_s: tuple[float, ...] = _RETRY_DELAYS_S,
+        kinds: frozenset[MediaKind] = frozenset({"audio", "video"}),
+        users: frozenset[str] | None = None,
+        encoded_video: bool = False,
     ) -> None:
+        """`kinds` and `users` limit what is subscribed to (everyone still counts as present);
+        `encoded_video` also delivers video frames as sent, before decoding."""
         self.url, self.room, self.pin, self.display = url, room, pin, display
         self.ice_servers = ice_servers
         self.retry_delays_s = retry_delays_s
+        self.kinds, self.users, self.encoded_video = kinds, users, encoded_video
         self._participants: dict[int, ParticipantInfo] = {}
         self._source: dict[tuple[str, MediaKind], str] = {}  # (peer, kind) -> mid feeding it
         self._leaving = asyncio.Event()
@@ -268,10 +279,23 @@ class JanusVideoRoom:
                 )
                 self._participants[feed] = info
                 room.out.participant_joined(info, time.monotonic())
-            if feed not in room.subscribed:
+            wanted = self.users is None or self._participants[feed].user_id in self.users
+            streams = self._wanted_streams(feed, publisher.get("streams", []))
+            if wanted and streams and feed not in room.subscribed:
+                room.publisher_streams[feed] = streams
                 new.append(feed)
         if new:
             await self._subscribe(room, new)
+
+    def _wanted_streams(self, feed: int, published: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The `streams` entries of a subscribe request for the kinds recorded."""
+        if self.kinds >= {"audio", "video"} or not published:
+            return [{"feed": feed}]  # every stream of the feed
+        return [
+            {"feed": feed, "mid": s["mid"]}
+            for s in published
+            if s.get("type") in self.kinds and not s.get("disabled")
+        ]
 
     def _left(self, room: _Room, feed: int) -> None:
         room.subscribed.discard(feed)
@@ -285,7 +309,7 @@ class JanusVideoRoom:
             feeds = [f for f in feeds if f in self._participants and f not in room.subscribed]
             if not feeds:
                 return
-            streams = [{"feed": f} for f in feeds]
+            streams = [s for f in feeds for s in room.publisher_streams[f]]
             try:
                 if room.joined:
                     data, jsep = await room.subscriber.message(
@@ -334,9 +358,10 @@ class JanusVideoRoom:
         for transceiver in room.pc.getTransceivers():
             if not getattr(transceiver.receiver, "_tapedeck_tapped", False):
                 transceiver.receiver._tapedeck_tapped = True  # type: ignore[attr-defined]
-                tap_sender_reports(
-                    transceiver.receiver, self._report_handler(room, transceiver.mid or "")
-                )
+                mid = transceiver.mid or ""
+                tap_sender_reports(transceiver.receiver, self._report_handler(room, mid))
+                if self.encoded_video and transceiver.kind == "video":
+                    tap_encoded_frames(transceiver.receiver, self._encoded_handler(room, mid))
         await room.subscriber.message(
             {"request": "start"}, jsep={"type": "answer", "sdp": room.pc.localDescription.sdp}
         )
@@ -366,11 +391,24 @@ class JanusVideoRoom:
             except MediaStreamError:
                 return
             arrival = time.monotonic()
-            stream = room.streams.get(mid)  # per frame: Janus may re-target a mid
-            if stream is None or not stream.active or stream.feed not in self._participants:
-                continue
-            peer = str(stream.feed)
-            if self._source.get((peer, stream.kind)) != mid:
-                self._source[(peer, stream.kind)] = mid
-                room.out.source_changed(peer, stream.kind)
-            room.out.media_frame(peer, stream.kind, frame, arrival)  # type: ignore[arg-type]
+            if (attributed := self._attribute(room, mid)) is not None:
+                peer, kind = attributed
+                room.out.media_frame(peer, kind, frame, arrival)  # type: ignore[arg-type]
+
+    def _attribute(self, room: _Room, mid: str) -> tuple[str, MediaKind] | None:
+        """Whose media a mid carries now (per frame: Janus may re-target a mid)."""
+        stream = room.streams.get(mid)
+        if stream is None or not stream.active or stream.feed not in self._participants:
+            return None
+        peer = str(stream.feed)
+        if self._source.get((peer, stream.kind)) != mid:
+            self._source[(peer, stream.kind)] = mid
+            room.out.source_changed(peer, stream.kind)
+        return peer, stream.kind
+
+    def _encoded_handler(self, room: _Room, mid: str) -> Callable[[str, bytes, int], None]:
+        def on_frame(mime_type: str, data: bytes, pts: int) -> None:
+            if (attributed := self._attribute(room, mid)) is not None:
+                room.out.encoded_video(attributed[0], mime_type, data, pts, time.monotonic())
+
+        return on_frame

@@ -22,11 +22,23 @@ from tapedeck_bot.media.buffers import AudioTimeline, VideoBuffer
 from tapedeck_bot.media.clock import ParticipantClock
 from tapedeck_bot.meeting import MediaKind, ParticipantInfo
 
-__all__ = ["AudioListener", "MediaRouter", "ParticipantMedia"]
+__all__ = ["EncodedVideo", "MediaListener", "MediaRouter", "ParticipantMedia"]
 
 log = logging.getLogger("tapedeck_bot.media")
 
 _PLACEMENT_DELAY_S = 1.6
+# Frames waiting for placement, per participant. Past this (~15 s of media) the encoders have
+# fallen far behind; dropping the oldest beats exhausting the pod's memory.
+_MAX_PENDING = 2000
+
+
+@dataclass(frozen=True)
+class EncodedVideo:
+    mime_type: str
+    data: bytes
+
+
+Payload = VideoFrame | np.ndarray | EncodedVideo
 
 
 def _stereo(frame: AudioFrame) -> np.ndarray:
@@ -45,8 +57,8 @@ class ParticipantMedia:
     video: VideoBuffer = field(default_factory=VideoBuffer)
     audio: AudioTimeline = field(default_factory=AudioTimeline)
     # (arrival, kind, pts, timestamp segment, payload)
-    _pending: deque[tuple[float, MediaKind, int, int, VideoFrame | np.ndarray]] = field(
-        default_factory=deque
+    _pending: deque[tuple[float, MediaKind, int, int, Payload]] = field(
+        default_factory=lambda: deque(maxlen=_MAX_PENDING)
     )
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -54,9 +66,16 @@ class ParticipantMedia:
         return self.joined_at <= t and (self.left_at is None or t < self.left_at)
 
 
-class AudioListener(Protocol):
+class MediaListener(Protocol):
+    """Told of every frame once it is placed at media time `at`, in arrival order."""
+
     def on_audio(self, media: ParticipantMedia, at: float, pcm: np.ndarray) -> None:
-        """`pcm` (n x 2 int16) was placed at media time `at`; called once per frame."""
+        """`pcm`: n x 2 int16 at 48 kHz."""
+
+    def on_video(self, media: ParticipantMedia, at: float, frame: VideoFrame) -> None: ...
+
+    def on_encoded_video(self, media: ParticipantMedia, at: float, video: EncodedVideo) -> None:
+        """Only when the connector delivers encoded video."""
 
 
 class MediaRouter:
@@ -69,7 +88,7 @@ class MediaRouter:
         self.t0 = t0
         self.placement_delay_s = placement_delay_s
         self.buffers = buffers
-        self.audio_listeners: list[AudioListener] = []
+        self.listeners: list[MediaListener] = []
         self.listener_errors: list[str] = []
         self._participants: dict[str, ParticipantMedia] = {}
         self._lock = threading.Lock()
@@ -99,12 +118,21 @@ class MediaRouter:
         if media is None or frame.pts is None or frame.time_base is None:
             return
         rate = round(1 / frame.time_base)
-        payload: VideoFrame | np.ndarray = (
-            frame if isinstance(frame, VideoFrame) else _stereo(frame)
-        )
+        payload: Payload = frame if isinstance(frame, VideoFrame) else _stereo(frame)
         with media._lock:
             segment = media.clock.stream(kind, rate).observe(frame.pts, arrival)
             media._pending.append((arrival, kind, frame.pts, segment, payload))
+
+    def encoded_video(
+        self, peer_id: str, mime_type: str, data: bytes, pts: int, arrival: float
+    ) -> None:
+        media = self._participants.get(peer_id)
+        if media is None:
+            return
+        with media._lock:
+            # Same pts domain as the decoded frames, which alone drive the clock.
+            segment = media.clock.stream("video", 90000).current
+            media._pending.append((arrival, "video", pts, segment, EncodedVideo(mime_type, data)))
 
     def sender_report(self, peer_id: str, kind: MediaKind, ntp_seconds: float, pts: int) -> None:
         media = self._participants.get(peer_id)
@@ -132,21 +160,24 @@ class MediaRouter:
                     if local is None:
                         continue
                     at = local - self.t0
-                    if isinstance(payload, VideoFrame):
-                        if self.buffers:
-                            media.video.push(at, payload)
-                    else:
-                        if self.buffers:
-                            media.audio.write(at, payload)
-                        self._notify(media, at, payload)
+                    if self.buffers and isinstance(payload, VideoFrame):
+                        media.video.push(at, payload)
+                    elif self.buffers and isinstance(payload, np.ndarray):
+                        media.audio.write(at, payload)
+                    self._notify(media, at, payload)
 
-    def _notify(self, media: ParticipantMedia, at: float, pcm: np.ndarray) -> None:
-        for listener in list(self.audio_listeners):
+    def _notify(self, media: ParticipantMedia, at: float, payload: Payload) -> None:
+        for listener in list(self.listeners):
             try:
-                listener.on_audio(media, at, pcm)
+                if isinstance(payload, VideoFrame):
+                    listener.on_video(media, at, payload)
+                elif isinstance(payload, EncodedVideo):
+                    listener.on_encoded_video(media, at, payload)
+                else:
+                    listener.on_audio(media, at, payload)
             except Exception as exc:  # e.g. a full disk: keep the other outputs recording
-                log.exception("audio listener failed; detaching it")
-                self.audio_listeners.remove(listener)
+                log.exception("media listener failed; detaching it")
+                self.listeners.remove(listener)
                 self.listener_errors.append(f"{type(listener).__name__}: {exc}")
 
     def snapshot(self) -> list[ParticipantMedia]:
