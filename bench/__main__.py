@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from bench import composite, control_plane
+from bench import composite, control_plane, tracks
 from bench.record import record
 
 SUITES = {
     "control_plane": (control_plane.run, "dev control plane"),
-    "composite": (composite.run, "composite recorder (issue: composite)"),
+    "composite": (composite.run, "composite recorder"),
+    "tracks": (tracks.run, "track recorder"),
 }
 
 

@@ -1,142 +1,26 @@
-"""CPU and memory of the composite recorder against real Janus and synthetic participants.
+"""CPU and memory of the composite recorder (see bench/meeting_load.py for the method).
 
-The recorder runs as its own process (`tapedeck-bot record`), so its user+sys CPU and RSS
-are read from /proc without the participants' or Janus' share. CPU is measured over a window
-after a warm-up; each scenario runs RUNS times and the median is kept.
+Each CPU scenario runs RUNS times; the median is kept. The synthetic participants run on the
+same 2 cores as the recorder, so the 9-up figure includes contention with 9 publishers.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import random
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from bench.meeting_load import MEASURE_S, WARMUP_S, cores, janus_server, record
 from bench.record import Figure
-from tapedeck_dev.janus import JanusPorts, JanusServer
-from tapedeck_dev.participant import ensure_room, participant_plan
 
 RUNS = 3
-WARMUP_S = 10.0
-MEASURE_S = 30.0
 SOAK_S = 600.0
-PORTS = JanusPorts(http=19088, websocket=19188, rtp_first=22000, rtp_last=22999)
-ENV = {**os.environ, "TAPEDECK_ICE_HOST_ADDRESSES": "127.0.0.1"}
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-@dataclass(frozen=True)
-class Sample:
-    at: float  # seconds since the recorder started
-    cpu_s: float
-    rss_mb: float
-
-
-def _read(pid: int, started: float) -> Sample:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
-    rss_kb = next(
-        int(line.split()[1])
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-        if line.startswith("VmRSS:")
-    )
-    return Sample(time.monotonic() - started, cpu, rss_kb / 1024)
-
-
-def _participants(url: str, room: int, count: int, codec: str) -> list[subprocess.Popen[str]]:
-    procs = []
-    for display, colour, freq in participant_plan(count):
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tapedeck_dev.cli",
-                "participant",
-                "--janus",
-                url,
-                "--room",
-                str(room),
-                "--name",
-                display,
-                "--color",
-                colour,
-                "--freq",
-                str(freq),
-                "--codec",
-                codec.lower(),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=ENV,
-        )
-        assert proc.stdout is not None
-        assert proc.stdout.readline().startswith("PUBLISHED"), f"{display} did not publish"
-        procs.append(proc)
-    return procs
-
-
-def _record(janus: JanusServer, count: int, codec: str, seconds: float) -> list[Sample]:
-    """Samples (every second) of a recorder recording `count` participants for `seconds`."""
-    room = random.randint(100_000, 999_999)
-    asyncio.run(ensure_room(janus.http_url, room))
-    people = _participants(janus.http_url, room, count, "vp8")
-    samples: list[Sample] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        recorder = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tapedeck_bot.cli",
-                "record",
-                "--janus",
-                janus.http_url,
-                "--room",
-                str(room),
-                "--out",
-                f"{tmp}/out",
-                "--codec",
-                codec,
-                "--seconds",
-                str(seconds),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=ENV,
-        )
-        started = time.monotonic()
-        try:
-            while recorder.poll() is None:
-                samples.append(_read(recorder.pid, started))
-                time.sleep(1.0)
-        except (FileNotFoundError, ProcessLookupError, StopIteration):
-            pass  # it exited between poll() and the read
-        finally:
-            recorder.wait()
-            for person in people:
-                person.send_signal(signal.SIGTERM)
-            for person in people:
-                person.wait()
-    return samples
-
-
-def _cores(samples: list[Sample]) -> float:
-    window = [s for s in samples if WARMUP_S <= s.at <= WARMUP_S + MEASURE_S]
-    return (window[-1].cpu_s - window[0].cpu_s) / (window[-1].at - window[0].at)
 
 
 def run() -> list[Figure]:
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory() as tmp:
-        janus = JanusServer(Path(tmp) / "janus", PORTS)
-        janus.up()
+        janus = janus_server(Path(tmp) / "janus")
         try:
             peaks: list[float] = []
             for name, count, codec in [
@@ -144,16 +28,17 @@ def run() -> list[Figure]:
                 ("composite_vp8_720p_4up_cores", 4, "VP8"),
                 ("composite_h264_720p_9up_cores", 9, "H264"),
             ]:
-                runs = [_record(janus, count, codec, WARMUP_S + MEASURE_S + 2) for _ in range(RUNS)]
-                cores = [_cores(r) for r in runs]
+                args = ["--out", "{tmp}/out", "--codec", codec]
+                runs = [record(janus, count, args, WARMUP_S + MEASURE_S + 2) for _ in range(RUNS)]
+                measured = [cores(r) for r in runs]
                 peaks += [max(s.rss_mb for s in r) for r in runs]
                 figures.append(
                     Figure(
                         name,
-                        statistics.median(cores),
+                        statistics.median(measured),
                         "cores",
                         f"{count} x 640x360@30 VP8 in, 1280x720@30 {codec} out; "
-                        f"runs {', '.join(f'{c:.3f}' for c in cores)}",
+                        f"runs {', '.join(f'{c:.3f}' for c in measured)}",
                     )
                 )
             figures.append(
@@ -164,7 +49,7 @@ def run() -> list[Figure]:
                     "largest VmRSS over all runs above (9-up included)",
                 )
             )
-            soak = _record(janus, 4, "H264", SOAK_S + 2)
+            soak = record(janus, 4, ["--out", "{tmp}/out", "--codec", "H264"], SOAK_S + 2)
             at_minute = next(s.rss_mb for s in soak if s.at >= 60)
             later = [s.rss_mb for s in soak if s.at >= 60]
             figures.append(

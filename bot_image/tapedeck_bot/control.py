@@ -10,43 +10,49 @@ from dataclasses import dataclass, field
 
 from tapedeck_bot.contract import StopReason
 
-__all__ = ["RecordingControl"]
+__all__ = ["PausedSpan", "RecordingControl"]
+
+
+@dataclass
+class PausedSpan:
+    start: float
+    end: float | None = None  # None: still paused
+
+    def covers(self, t: float) -> bool:
+        return self.start <= t and (self.end is None or t < self.end)
+
+    def length_before(self, until: float) -> float:
+        end = until if self.end is None else min(self.end, until)
+        return max(0.0, end - self.start)
 
 
 @dataclass
 class RecordingControl:
     max_seconds: float
     idle_timeout_s: float
-    paused_spans: list[list[float | None]] = field(default_factory=list)  # [start, end|None]
+    paused_spans: list[PausedSpan] = field(default_factory=list)
     stop_at: float | None = None
     stop_reason: StopReason | None = None
     empty_since: float | None = 0.0  # media time the room last became empty
 
     @property
     def paused(self) -> bool:
-        return bool(self.paused_spans) and self.paused_spans[-1][1] is None
+        return bool(self.paused_spans) and self.paused_spans[-1].end is None
 
     def pause(self, at: float) -> None:
         if not self.paused and self.stop_at is None:
-            self.paused_spans.append([at, None])
+            self.paused_spans.append(PausedSpan(at))
 
     def resume(self, at: float) -> None:
         if self.paused:
-            self.paused_spans[-1][1] = at
+            self.paused_spans[-1].end = at
 
     def is_paused_at(self, t: float) -> bool:
-        return any(
-            start is not None and start <= t and (end is None or t < end)
-            for start, end in self.paused_spans
-        )
+        return any(span.covers(t) for span in self.paused_spans)
 
     def recorded(self, until: float) -> float:
         """Media time in [0, until) that is not paused."""
-        cut = 0.0
-        for start, end in self.paused_spans:
-            assert start is not None
-            cut += max(0.0, min(until, end if end is not None else until) - start)
-        return until - cut
+        return until - sum(span.length_before(until) for span in self.paused_spans)
 
     def stop(self, at: float, reason: StopReason) -> None:
         if self.stop_at is None:

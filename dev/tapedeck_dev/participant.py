@@ -21,7 +21,14 @@ from tapedeck_bot.janus.client import JanusHandle, JanusSession
 from tapedeck_bot.webrtc import restrict_host_candidates, rtc_configuration
 from tapedeck_dev.media import COLORS, ColorTrack, MediaClock, ToneTrack
 
-__all__ = ["Publisher", "ensure_room", "participant_plan", "run_meeting", "run_participant"]
+__all__ = [
+    "Publisher",
+    "ensure_room",
+    "participant_command",
+    "participant_plan",
+    "run_meeting",
+    "run_participant",
+]
 
 log = logging.getLogger("tapedeck_dev.participant")
 
@@ -127,16 +134,18 @@ async def run_participant(
     print(f"LEFT {feed} {display} {time.time():.3f}", flush=True)
 
 
-def spawn_participant(
+def participant_command(
     url: str,
     room: int,
     index: int,
     *,
-    seconds: float | None = None,
     sync: bool = False,
     videocodec: str | None = None,
-) -> subprocess.Popen[str]:
-    display, color, freq = participant_plan(index + 1)[index]
+    freq: float | None = None,
+    seconds: float | None = None,
+) -> list[str]:
+    """The `tapedeck-dev participant` command line of planned participant `index`."""
+    display, color, planned = participant_plan(index + 1)[index]
     args = [
         sys.executable,
         "-m",
@@ -151,7 +160,7 @@ def spawn_participant(
         "--color",
         color,
         "--freq",
-        str(freq),
+        str(freq or planned),
     ]
     if seconds is not None:
         args += ["--seconds", str(seconds)]
@@ -159,7 +168,17 @@ def spawn_participant(
         args.append("--sync")
     if videocodec:
         args += ["--codec", videocodec]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    return args
+
+
+def spawn_participant(
+    url: str, room: int, index: int, *, sync: bool = False, videocodec: str | None = None
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        participant_command(url, room, index, sync=sync, videocodec=videocodec),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 async def run_meeting(

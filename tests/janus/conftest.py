@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tapedeck_dev.janus import JanusPorts, JanusServer
-from tapedeck_dev.participant import ensure_room, participant_plan
+from tapedeck_dev.participant import ensure_room, participant_command, participant_plan
 
 # Not Janus' default ports, so that a developer's own Janus does not collide with the tests.
 PORTS = JanusPorts(http=18088, websocket=18188, rtp_first=21000, rtp_last=21999)
@@ -107,26 +107,9 @@ class Meeting:
     ) -> Participant:
         name, colour, planned = participant_plan(index + 1)[index]
         freq = freq or planned
-        args = [
-            sys.executable,
-            "-m",
-            "tapedeck_dev.cli",
-            "participant",
-            "--janus",
-            url or self.url,
-            "--room",
-            str(self.room),
-            "--name",
-            name,
-            "--color",
-            colour,
-            "--freq",
-            str(freq),
-        ]
-        if sync:
-            args.append("--sync")
-        if codec:
-            args += ["--codec", codec]
+        args = participant_command(
+            url or self.url, self.room, index, sync=sync, videocodec=codec, freq=freq
+        )
         proc = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ENV
         )

@@ -58,9 +58,6 @@ class CompositePipeline:
     def start(self) -> None:
         self._thread.start()
 
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
     @property
     def bytes_written(self) -> int:
         return self.writer.bytes_written

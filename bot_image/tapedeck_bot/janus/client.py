@@ -111,11 +111,6 @@ class JanusHandle:
             raise error
         return data, reply.get("jsep")
 
-    async def detach(self) -> None:
-        with contextlib.suppress(JanusError, TimeoutError):
-            await self.session.send({"janus": "detach"}, self.id, timeout=5)
-        self.session.handles.pop(self.id, None)
-
 
 class JanusSession:
     """One Janus session over `http(s)://…/janus` (long poll) or `ws(s)://…` (WebSocket)."""

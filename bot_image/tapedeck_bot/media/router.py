@@ -187,6 +187,3 @@ class MediaRouter:
 
     def present_at(self, t: float) -> list[ParticipantMedia]:
         return [m for m in self.snapshot() if m.present_at(t)]
-
-    def present_now(self, now: float) -> int:
-        return len(self.present_at(now - self.t0))
