@@ -68,6 +68,7 @@ def _participant(args: argparse.Namespace) -> int:
             seconds=args.seconds,
             sync=args.sync,
             videocodec=args.codec,
+            amplitude=args.amplitude,
         )
     )
     return 0
@@ -142,6 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     participant.add_argument("--name", required=True)
     participant.add_argument("--color", default="red")
     participant.add_argument("--freq", type=float, default=440.0)
+    participant.add_argument("--amplitude", type=float, default=0.3, help="of the tone, 0..1")
     participant.add_argument("--seconds", type=float, help="leave after this long")
     participant.add_argument(
         "--sync",

@@ -37,7 +37,9 @@ PALETTE = ["red", "green", "blue", "yellow", "magenta", "cyan", "orange", "purpl
 TONES = [440.0, 660.0, 880.0, 1100.0, 1320.0, 1540.0, 1760.0, 1980.0, 2200.0]
 
 
-async def ensure_room(url: str, room: int, *, videocodec: str = "vp8,h264") -> None:
+async def ensure_room(
+    url: str, room: int, *, videocodec: str = "vp8,h264", pin: str | None = None
+) -> None:
     """Create the VideoRoom `room` unless it exists (opus audio, join notifications on)."""
     async with JanusSession(url) as session:
         handle = await session.attach()
@@ -55,6 +57,7 @@ async def ensure_room(url: str, room: int, *, videocodec: str = "vp8,h264") -> N
                 "notify_joining": True,
                 "bitrate": 1_000_000,
                 "description": f"tapedeck-dev room {room}",
+                **({"pin": pin} if pin else {}),
             }
         )
 
@@ -68,6 +71,7 @@ class Publisher:
     freq: float
     sync: bool = False
     videocodec: str | None = None
+    amplitude: float = 0.3
     feed_id: int | None = None
 
     async def start(self) -> int:
@@ -79,7 +83,7 @@ class Publisher:
         self.feed_id = int(data["id"])
         self._pc = RTCPeerConnection(rtc_configuration())
         clock = MediaClock()
-        self._pc.addTrack(ToneTrack(self.freq, clock, sync=self.sync))
+        self._pc.addTrack(ToneTrack(self.freq, clock, amplitude=self.amplitude, sync=self.sync))
         video = self._pc.addTransceiver(
             ColorTrack(COLORS[self.color], clock, sync=self.sync), direction="sendonly"
         )
@@ -119,9 +123,12 @@ async def run_participant(
     seconds: float | None,
     sync: bool,
     videocodec: str | None,
+    amplitude: float = 0.3,
 ) -> None:
     restrict_host_candidates()
-    publisher = Publisher(url, room, display, color, freq, sync=sync, videocodec=videocodec)
+    publisher = Publisher(
+        url, room, display, color, freq, sync=sync, videocodec=videocodec, amplitude=amplitude
+    )
     feed = await publisher.start()
     print(f"PUBLISHED {feed} {display} {time.time():.3f}", flush=True)
     stop = asyncio.Event()
@@ -143,6 +150,7 @@ def participant_command(
     videocodec: str | None = None,
     freq: float | None = None,
     seconds: float | None = None,
+    amplitude: float | None = None,
 ) -> list[str]:
     """The `tapedeck-dev participant` command line of planned participant `index`."""
     display, color, planned = participant_plan(index + 1)[index]
@@ -162,6 +170,8 @@ def participant_command(
         "--freq",
         str(freq or planned),
     ]
+    if amplitude is not None:
+        args += ["--amplitude", str(amplitude)]
     if seconds is not None:
         args += ["--seconds", str(seconds)]
     if sync:

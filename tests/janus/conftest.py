@@ -104,11 +104,18 @@ class Meeting:
         codec: str | None = None,
         url: str | None = None,
         freq: float | None = None,
+        amplitude: float | None = None,
     ) -> Participant:
         name, colour, planned = participant_plan(index + 1)[index]
         freq = freq or planned
         args = participant_command(
-            url or self.url, self.room, index, sync=sync, videocodec=codec, freq=freq
+            url or self.url,
+            self.room,
+            index,
+            sync=sync,
+            videocodec=codec,
+            freq=freq,
+            amplitude=amplitude,
         )
         proc = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ENV

@@ -84,3 +84,25 @@ def test_composite_follows_joins_and_leaves(
             # Present tones are within 6 dB of the loudest; absent ones are leakage (< -40 dB).
             heard = levels[person.freq] > -6 if person in present else levels[person.freq] < -40
             assert heard, f"{person.name} in [{lo:.1f}, {hi:.1f}] s: {levels}"
+
+
+def test_speaker_layout_gives_the_loudest_the_big_tile(
+    janus: JanusServer, meeting: Meeting, tmp_path: Path
+) -> None:
+    quiet = meeting.join(0, amplitude=0.02)
+    loud = meeting.join(1, amplitude=0.5)
+    recording = start_recording(
+        janus.http_url, meeting.room, tmp_path / "out.mp4", "--layout", "speaker", "--seconds", "6"
+    )
+    recording.finish()
+
+    image = frames_at(recording.out, [5.0])[5.0]
+    cells = layout_cells(Layout.SPEAKER, ["a", "b"], 1280, 720, speaker="b")
+    big, thumbnail = max(cells, key=lambda c: c.width), min(cells, key=lambda c: c.width)
+    assert nearest_colour(region_colour(image, big.x, big.y, big.width, big.height)) == loud.colour
+    assert (
+        nearest_colour(
+            region_colour(image, thumbnail.x, thumbnail.y, thumbnail.width, thumbnail.height)
+        )
+        == quiet.colour
+    )

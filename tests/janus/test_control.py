@@ -184,3 +184,32 @@ def test_recorder_rejoins_after_janus_restarts(tmp_path: Path) -> None:
     assert before[bob.freq] < -40
     assert after[bob.freq] > -6
     assert after[alice.freq] < -40
+
+
+def test_pin_is_required_and_checked(janus: JanusServer, tmp_path: Path) -> None:
+    room = random.randint(100_000, 999_999)
+    asyncio.run(ensure_room(janus.http_url, room, pin="open-sesame"))
+    base = [
+        sys.executable,
+        "-m",
+        "tapedeck_bot.cli",
+        "record",
+        "--janus",
+        janus.http_url,
+        "--room",
+        str(room),
+        "--out",
+        str(tmp_path / "out.mp4"),
+        "--idle-timeout",
+        "1",
+    ]
+    wrong = subprocess.run(
+        [*base, "--pin", "guess"], capture_output=True, text=True, env=ENV, timeout=60
+    )
+    assert wrong.returncode == 2
+    assert f"Janus refused the pin for room {room}" in wrong.stderr
+    right = subprocess.run(
+        [*base, "--pin", "open-sesame"], capture_output=True, text=True, env=ENV, timeout=60
+    )
+    assert right.returncode == 0, right.stderr
+    assert "reason=ALL_PEERS_LEFT" in right.stdout

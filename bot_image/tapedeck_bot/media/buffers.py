@@ -22,7 +22,9 @@ _SNAP_SAMPLES = 480  # 10 ms: closer than this to the previous write, a frame co
 class VideoBuffer:
     """Frames in arrival order; `frame_at(t)` is the newest frame not after t."""
 
-    def __init__(self, max_frames: int = 300) -> None:
+    def __init__(self, max_frames: int = 90) -> None:
+        """At most `max_frames` (3 s at 30 fps; a 640x360 frame is 345 KB) wait to be shown;
+        an encoder that far behind drops the oldest."""
         self._frames: deque[tuple[float, VideoFrame]] = deque(maxlen=max_frames)
         self._current: tuple[float, VideoFrame] | None = None
         self._lock = threading.Lock()

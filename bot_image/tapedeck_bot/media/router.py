@@ -27,9 +27,10 @@ __all__ = ["EncodedVideo", "MediaListener", "MediaRouter", "ParticipantMedia"]
 log = logging.getLogger("tapedeck_bot.media")
 
 _PLACEMENT_DELAY_S = 1.6
-# Frames waiting for placement, per participant. Past this (~15 s of media) the encoders have
-# fallen far behind; dropping the oldest beats exhausting the pod's memory.
-_MAX_PENDING = 2000
+# Frames waiting for placement, per participant: ~6 s of 30 fps video and 50 fps audio, far
+# beyond the 1.6 s placement delay. Past it the encoders have fallen far behind (an overloaded
+# node); dropping the oldest beats exhausting the pod's memory (a 640x360 frame is 345 KB).
+_MAX_PENDING = 500
 
 
 @dataclass(frozen=True)
