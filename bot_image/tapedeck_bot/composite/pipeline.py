@@ -8,8 +8,6 @@ Ticks inside paused spans are consumed but not encoded, so the file has no gap.
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from collections.abc import Callable
 
@@ -23,17 +21,16 @@ from tapedeck_bot.contract import Layout
 from tapedeck_bot.control import RecordingControl
 from tapedeck_bot.media.buffers import AUDIO_RATE
 from tapedeck_bot.media.router import MediaRouter
+from tapedeck_bot.media.worker import Worker
 from tapedeck_bot.media.writer import OutputWriter
 
 __all__ = ["CompositePipeline"]
-
-log = logging.getLogger("tapedeck_bot.composite")
 
 BLOCK = 960  # 20 ms of audio
 _STALE_VIDEO_S = 2.0  # a feed silent this long (e.g. its sender was killed) shows black
 
 
-class CompositePipeline:
+class CompositePipeline(Worker):
     def __init__(
         self,
         router: MediaRouter,
@@ -51,28 +48,19 @@ class CompositePipeline:
         self._compositor = Compositor(settings.width, settings.height)
         self._speakers = SpeakerTracker()
         self._silence = np.zeros((BLOCK, 2), np.int16)
-        self._thread = threading.Thread(target=self._run, name="composite", daemon=True)
-        self.error: BaseException | None = None
-        self.done = threading.Event()
-
-    def start(self) -> None:
-        self._thread.start()
+        super().__init__("composite")
 
     @property
     def bytes_written(self) -> int:
         return self.writer.bytes_written
 
-    def _run(self) -> None:
-        try:
-            self._encoder = CompositeEncoder(self.writer, self.settings)
-            self._loop()
-            self._encoder.close()
-        except BaseException as exc:  # reported to the recorder, which fails the recording
-            log.exception("composite pipeline failed")
-            self.error = exc
-        finally:
-            self.writer.close()
-            self.done.set()
+    def work(self) -> None:
+        self._encoder = CompositeEncoder(self.writer, self.settings)
+        self._loop()
+        self._encoder.close()
+
+    def finish(self) -> None:
+        self.writer.close()
 
     def _loop(self) -> None:
         fps = self.settings.fps

@@ -20,6 +20,7 @@ from av import VideoFrame
 from tapedeck_bot.contract import MediaKind, Output, TracksSpec
 from tapedeck_bot.control import RecordingControl
 from tapedeck_bot.media.router import EncodedVideo, MediaRouter, ParticipantMedia
+from tapedeck_bot.media.worker import Worker
 from tapedeck_bot.media.writer import OutputWriter
 from tapedeck_bot.meeting import MediaKind as MeetingMediaKind
 from tapedeck_bot.tracks.naming import track_file_name
@@ -195,7 +196,7 @@ class TrackRecorder:
             return sum(t.file.writer.bytes_written for t in self._tracks.values())
 
 
-class TrackPipeline:
+class TrackPipeline(Worker):
     """A thread that keeps frames flowing into the track recorder and closes finished files."""
 
     def __init__(
@@ -208,32 +209,23 @@ class TrackPipeline:
     ) -> None:
         self.router, self.control, self.tracks = router, control, tracks
         self._clock = clock
-        self._thread = threading.Thread(target=self._run, name="tracks", daemon=True)
-        self.error: BaseException | None = None
-        self.done = threading.Event()
-
-    def start(self) -> None:
-        self._thread.start()
+        super().__init__("tracks")
 
     @property
     def bytes_written(self) -> int:
         return self.tracks.bytes_written
 
-    def _run(self) -> None:
-        try:
-            while True:
-                now = self._clock()
-                self.router.settle(now)
-                # Everything that arrived before this has been placed.
-                horizon = now - self.router.t0 - self.router.placement_delay_s - 0.2
-                self.tracks.close_departed(horizon)
-                end = self.control.stop_at
-                if end is not None and horizon >= end:
-                    return
-                time.sleep(0.05)
-        except BaseException as exc:  # reported to the recorder, which fails the recording
-            log.exception("track pipeline failed")
-            self.error = exc
-        finally:
-            self.tracks.close_all()
-            self.done.set()
+    def work(self) -> None:
+        while True:
+            now = self._clock()
+            self.router.settle(now)
+            # Everything that arrived before this has been placed.
+            horizon = now - self.router.t0 - self.router.placement_delay_s - 0.2
+            self.tracks.close_departed(horizon)
+            end = self.control.stop_at
+            if end is not None and horizon >= end:
+                return
+            time.sleep(0.05)
+
+    def finish(self) -> None:
+        self.tracks.close_all()
