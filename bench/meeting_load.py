@@ -8,12 +8,12 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tapedeck_dev.commands import record_command
 from tapedeck_dev.janus import JanusPorts, JanusServer
 from tapedeck_dev.participant import ensure_room, participant_command
 
@@ -66,19 +66,13 @@ def record(
     samples: list[Sample] = []
     with tempfile.TemporaryDirectory() as tmp:
         recorder = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tapedeck_bot.cli",
-                "record",
-                "--janus",
+            record_command(
                 janus.http_url,
-                "--room",
-                str(room),
+                room,
                 "--seconds",
                 str(seconds),
                 *(a.format(tmp=tmp) for a in recorder_args),
-            ],
+            ),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=ENV,

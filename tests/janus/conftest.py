@@ -8,7 +8,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tapedeck_dev.commands import record_command
 from tapedeck_dev.janus import JanusPorts, JanusServer
 from tapedeck_dev.participant import ensure_room, participant_command, participant_plan
 
@@ -181,18 +181,7 @@ def start_recording(url: str, room: int, out: Path | None, *extra: str) -> Recor
     """`tapedeck-bot record` with the composite into `out` (None: tracks only)."""
     composite = ["--out", str(out)] if out is not None else []
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tapedeck_bot.cli",
-            "record",
-            "--janus",
-            url,
-            "--room",
-            str(room),
-            *composite,
-            *extra,
-        ],
+        record_command(url, room, *composite, *extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

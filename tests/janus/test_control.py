@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tapedeck_dev.commands import record_command
 from tapedeck_dev.janus import JanusPorts, JanusServer
 from tapedeck_dev.participant import ensure_room
 from tests.janus.conftest import ENV, Meeting, start_recording
@@ -76,18 +77,7 @@ def test_empty_room_stops_with_all_peers_left(
 
 def test_wrong_room_is_a_clear_error(janus: JanusServer, tmp_path: Path) -> None:
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tapedeck_bot.cli",
-            "record",
-            "--janus",
-            janus.http_url,
-            "--room",
-            "424242424",
-            "--out",
-            str(tmp_path / "never.mp4"),
-        ],
+        record_command(janus.http_url, 424242424, "--out", str(tmp_path / "never.mp4")),
         capture_output=True,
         text=True,
         env=ENV,
@@ -189,20 +179,9 @@ def test_recorder_rejoins_after_janus_restarts(tmp_path: Path) -> None:
 def test_pin_is_required_and_checked(janus: JanusServer, tmp_path: Path) -> None:
     room = random.randint(100_000, 999_999)
     asyncio.run(ensure_room(janus.http_url, room, pin="open-sesame"))
-    base = [
-        sys.executable,
-        "-m",
-        "tapedeck_bot.cli",
-        "record",
-        "--janus",
-        janus.http_url,
-        "--room",
-        str(room),
-        "--out",
-        str(tmp_path / "out.mp4"),
-        "--idle-timeout",
-        "1",
-    ]
+    base = record_command(
+        janus.http_url, room, "--out", str(tmp_path / "out.mp4"), "--idle-timeout", "1"
+    )
     wrong = subprocess.run(
         [*base, "--pin", "guess"], capture_output=True, text=True, env=ENV, timeout=60
     )

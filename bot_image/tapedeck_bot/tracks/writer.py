@@ -32,6 +32,13 @@ def _start_tags(started_at_utc: dt.datetime) -> dict[str, str]:
     }
 
 
+def _open_webm(writer: OutputWriter, started_at_utc: dt.datetime, tags: dict[str, str]) -> Any:
+    """A live (unseekable) WebM container carrying the start time and `tags`."""
+    container = av.open(writer, mode="w", format="webm", options={"live": "1"})
+    container.metadata.update(_start_tags(started_at_utc) | tags)
+    return container
+
+
 class AudioTrackFile:
     def __init__(
         self,
@@ -44,8 +51,7 @@ class AudioTrackFile:
         """`start`: the media time the file begins at (silence until the first sample)."""
         self.writer = writer
         self.started_at_utc = started_at_utc
-        self._container: Any = av.open(writer, mode="w", format="webm", options={"live": "1"})
-        self._container.metadata.update(_start_tags(started_at_utc) | tags)
+        self._container = _open_webm(writer, started_at_utc, tags)
         self._audio = self._container.add_stream("libopus", rate=AUDIO_RATE)
         self._audio.layout = "mono"
         self._audio.codec_context.bit_rate = _BITRATE
@@ -112,8 +118,7 @@ class VideoTrackFile:
         self.writer = writer
         self.started_at_utc = started_at_utc
         self._start = start
-        self._container: Any = av.open(writer, mode="w", format="webm", options={"live": "1"})
-        self._container.metadata.update(_start_tags(started_at_utc) | tags)
+        self._container = _open_webm(writer, started_at_utc, tags)
         self._stream: Any = None
         self._last_pts = -1
         self.frames = 0
