@@ -42,8 +42,14 @@ def _with(path: str, value: Any, base: dict[str, Any] | None = None) -> dict[str
     return spec
 
 
+_SECRET = {"name": "storage-creds"}
 _JANUS = {"url": "http://127.0.0.1:8088/janus", "room": 1}
-_STORAGE = {"type": "s3", "bucket": "recordings", "secretRef": {"name": "s3-creds"}}
+_STORAGE = {
+    "type": "s3",
+    "bucket": "recordings",
+    "region": "us-east-1",
+    "secretRef": {"name": "s3-creds"},
+}
 
 INVALID: list[Invalid] = [
     Invalid(
@@ -141,6 +147,33 @@ INVALID: list[Invalid] = [
         "bucket-uppercase",
         _with("storage", {**_STORAGE, "bucket": "My_Bucket"}),
         "spec.storage.bucket",
+        "should match",
+    ),
+    Invalid(
+        "r2-without-account",
+        _with("storage", {"bucket": "recordings", "secretRef": {"name": "r2"}}),
+        "spec.storage",
+        "storage.accountId is required for type r2",
+        cel=True,
+    ),
+    Invalid(
+        "account-id-on-s3",
+        _with("storage", {**_STORAGE, "accountId": "0" * 32}),
+        "spec.storage",
+        "apply to type r2 only",
+        cel=True,
+    ),
+    Invalid(
+        "spaces-without-region",
+        _with("transfers", [{"type": "digitalocean", "bucket": "rec", "secretRef": _SECRET}]),
+        "spec.transfers[0]",
+        "storage.region is required",
+        cel=True,
+    ),
+    Invalid(
+        "r2-account-id-format",
+        _with("storage", {"bucket": "recordings", "accountId": "ACME", "secretRef": _SECRET}),
+        "spec.storage.accountId",
         "should match",
     ),
     Invalid(

@@ -4,7 +4,13 @@ Importing this package must stay cheap (pydantic only, no aiortc/av), because th
 image carries it.
 """
 
-from tapedeck_bot.contract.bot import CONFIG_ENV, PIN_ENV, BotConfig
+from tapedeck_bot.contract.bot import (
+    CONFIG_ENV,
+    PIN_ENV,
+    STORAGE_SECRET_ENV,
+    BotConfig,
+    UploadSettings,
+)
 from tapedeck_bot.contract.names import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from tapedeck_bot.contract.spec import (
     AudioCodec,
@@ -13,6 +19,7 @@ from tapedeck_bot.contract.spec import (
     Layout,
     MediaKind,
     Meeting,
+    R2Jurisdiction,
     RecordingSpec,
     StorageSpec,
     StorageType,
@@ -39,6 +46,7 @@ __all__ = [
     "KIND",
     "PIN_ENV",
     "PLURAL",
+    "STORAGE_SECRET_ENV",
     "VERSION",
     "AudioCodec",
     "BotConfig",
@@ -53,6 +61,7 @@ __all__ = [
     "Output",
     "Participant",
     "Phase",
+    "R2Jurisdiction",
     "RecordingSpec",
     "RecordingStatus",
     "StopReason",
@@ -60,6 +69,7 @@ __all__ = [
     "StorageType",
     "TracksSpec",
     "Transition",
+    "UploadSettings",
     "VideoCodec",
     "WebhookSpec",
 ]

@@ -24,6 +24,7 @@ __all__ = [
     "Layout",
     "MediaKind",
     "Meeting",
+    "R2Jurisdiction",
     "RecordingSpec",
     "SecretKeyRef",
     "SecretRef",
@@ -202,8 +203,28 @@ class TracksSpec(CamelModel):
     media_kind: MediaKind = MediaKind.AUDIO
 
 
+class R2Jurisdiction(StrEnum):
+    EU = "eu"
+    FEDRAMP = "fedramp"
+
+
+_R2_NEEDS_ACCOUNT = (
+    "storage.accountId is required for type r2 (your Cloudflare account id), "
+    "unless storage.endpoint is set"
+)
+_R2_ONLY = "storage.accountId and storage.jurisdiction apply to type r2 only"
+_NEEDS_REGION = "storage.region is required for types s3 and digitalocean (e.g. us-east-1, nyc3)"
+
+
+@cel("self.type != 'r2' || has(self.accountId) || has(self.endpoint)", _R2_NEEDS_ACCOUNT)
+@cel("self.type == 'r2' || (!has(self.accountId) && !has(self.jurisdiction))", _R2_ONLY)
+@cel("!(self.type in ['s3', 'digitalocean']) || has(self.region)", _NEEDS_REGION)
 class StorageSpec(CamelModel):
-    """An object-storage destination. Credentials come from a Secret, never from the spec."""
+    """An object-storage destination. Credentials come from a Secret, never from the spec.
+
+    The Secret holds `accessKeyId` and `secretAccessKey` (R2, S3, DigitalOcean Spaces, GCS
+    HMAC keys) or `accountName` and `accountKey` (Azure Blob).
+    """
 
     type: StorageType = StorageType.R2
     bucket: Annotated[
@@ -228,7 +249,28 @@ class StorageSpec(CamelModel):
         ]
         | None
     ) = None
+    account_id: (
+        Annotated[
+            str,
+            Field(pattern=r"^[0-9a-f]{32}$", description="Cloudflare account id (type r2)"),
+        ]
+        | None
+    ) = None
+    jurisdiction: R2Jurisdiction | None = Field(
+        default=None, description="R2 jurisdiction of the bucket: eu or fedramp (type r2)"
+    )
     secret_ref: SecretRef
+
+    @model_validator(mode="after")
+    def _provider_fields(self) -> StorageSpec:
+        r2 = self.type is StorageType.R2
+        if r2 and self.account_id is None and self.endpoint is None:
+            raise ValueError(_R2_NEEDS_ACCOUNT)
+        if not r2 and (self.account_id is not None or self.jurisdiction is not None):
+            raise ValueError(_R2_ONLY)
+        if self.type in (StorageType.S3, StorageType.DIGITALOCEAN) and self.region is None:
+            raise ValueError(_NEEDS_REGION)
+        return self
 
 
 class WebhookSpec(CamelModel):
@@ -287,6 +329,10 @@ class RecordingSpec(CamelModel):
     transfers: Annotated[
         list[StorageSpec], Field(max_length=8, description="copies made after the upload")
     ] = []
+    retention_days: Annotated[
+        int,
+        Field(ge=1, le=3650, description="delete the outputs from spec.storage after this long"),
+    ] = 7
     webhooks: Annotated[list[WebhookSpec], Field(max_length=8)] = []
     allow_multiple_recordings: bool = Field(
         default=False,

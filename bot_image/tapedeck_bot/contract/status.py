@@ -75,6 +75,9 @@ class Output(CamelModel):
         default=None, description="UTC time of the first sample, to align outputs"
     )
     complete: bool = False
+    salvaged: bool = Field(
+        default=False, description="completed from an earlier bot attempt's uploaded parts"
+    )
 
 
 class BotStatus(CamelModel):
@@ -88,6 +91,9 @@ class BotStatus(CamelModel):
     ) = None
     stop_reason: StopReason | None = None
     error: Annotated[str, Field(max_length=4096)] | None = None
+    degraded: (
+        Annotated[str, Field(max_length=1024, description="why uploads are falling behind")] | None
+    ) = None
     participants: Annotated[list[Participant], Field(max_length=1000)] = []
     outputs: Annotated[list[Output], Field(max_length=1000)] = []
     history: Annotated[

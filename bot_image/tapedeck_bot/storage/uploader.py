@@ -1,0 +1,305 @@
+"""Stream outputs to object storage while recording.
+
+`StreamingUpload` is an `OutputWriter`: the encoder appends bytes, which go to a part file in
+the spool; each full part (all of the same size, as R2 requires) is uploaded in the
+background while the next one fills. Closing the writer uploads the short last part and
+completes the upload, so after a stop only one part is left to send. Failed requests are
+retried with backoff and jitter for as long as it takes; the bytes wait in the spool.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+from tapedeck_bot.storage.retry import backoff_delays
+from tapedeck_bot.storage.spool import SpoolManifest, part_path, upload_dir, write_manifest
+from tapedeck_bot.storage.store import ObjectStore, StorageError, UploadedPart
+
+__all__ = ["StreamingUpload", "UploadResult", "Uploads", "UploadsIncomplete"]
+
+log = logging.getLogger("tapedeck_bot.storage")
+
+T = TypeVar("T")
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    key: str
+    bytes: int
+    parts: int
+
+
+class UploadsIncomplete(Exception):
+    pass
+
+
+class Uploads:
+    """Every upload of one recording: a shared worker pool and spool accounting."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        spool: Path,
+        *,
+        part_size: int,
+        spool_limit: int,
+        workers: int = 4,
+    ) -> None:
+        self.store, self.spool = store, spool
+        self.part_size, self.spool_limit = part_size, spool_limit
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="upload")
+        self._lock = threading.Condition()
+        self._uploads: list[StreamingUpload] = []
+        self._pending = 0  # bytes in the spool the store does not have yet
+        self._abandon = threading.Event()
+        self.last_error: str | None = None
+        self.degraded: str | None = None
+
+    def open(
+        self, key: str, content_type: str, metadata: Mapping[str, str] | None = None
+    ) -> StreamingUpload:
+        upload = StreamingUpload(self, key, content_type, dict(metadata or {}))
+        with self._lock:
+            self._uploads.append(upload)
+        return upload
+
+    @property
+    def pending_bytes(self) -> int:
+        with self._lock:
+            return self._pending
+
+    def _account(self, delta: int) -> None:
+        with self._lock:
+            self._pending += delta
+            over = self._pending > self.spool_limit
+            if over and self.degraded is None:
+                self.degraded = (
+                    f"SpoolFull: {self._pending / _MIB:.0f} MiB wait for upload to "
+                    f"{self.store.description}, over the spool limit of "
+                    f"{self.spool_limit / _MIB:.0f} MiB (last error: {self.last_error}); "
+                    "recording goes on to local disk"
+                )
+                log.warning("uploads degraded", extra={"reason": self.degraded})
+            elif not over and self.degraded is not None:
+                self.degraded = None
+                log.info("uploads caught up", extra={"pending_bytes": self._pending})
+            self._lock.notify_all()
+
+    def _retrying(self, what: str, request: Callable[[], T]) -> T:
+        """Run a storage request until it succeeds; only `abandon()` ends the attempts."""
+        delays = backoff_delays()
+        while True:
+            try:
+                result = request()
+            except StorageError as exc:
+                self.last_error = str(exc)
+                delay = next(delays)
+                log.warning(
+                    "storage request failed; retrying",
+                    extra={"request": what, "error": str(exc), "retry_in_s": round(delay, 2)},
+                )
+                if self._abandon.wait(delay):
+                    raise
+                continue
+            if self.last_error is not None:
+                self.last_error = None
+            return result
+
+    def _submit(self, fn: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                fn()
+            except StorageError:
+                pass  # abandoned: the spool keeps the bytes for salvage
+            except Exception:
+                log.exception("upload task failed")
+
+        self._pool.submit(run)
+
+    def _done(self) -> None:
+        with self._lock:
+            self._lock.notify_all()
+
+    def finish(self, timeout: float | None = None) -> list[UploadResult]:
+        """Wait until every opened upload is complete in the store."""
+        with self._lock:
+            finished = self._lock.wait_for(
+                lambda: all(u.result is not None for u in self._uploads), timeout
+            )
+            if not finished:
+                waiting = [u.key for u in self._uploads if u.result is None]
+                raise UploadsIncomplete(
+                    f"{len(waiting)} upload(s) not complete after {timeout} s "
+                    f"({', '.join(waiting)}); last error: {self.last_error}; "
+                    f"their bytes stay in {self.spool} for the next attempt"
+                )
+            return [u.result for u in self._uploads if u.result is not None]
+
+    def abandon(self) -> None:
+        """Stop retrying; whatever is not uploaded stays in the spool."""
+        self._abandon.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+class StreamingUpload:
+    """One output: an append-only writer whose bytes end up as one object."""
+
+    def __init__(
+        self, uploads: Uploads, key: str, content_type: str, metadata: dict[str, str]
+    ) -> None:
+        self.uploads, self.key = uploads, key
+        self.part_size = uploads.part_size
+        self.dir = upload_dir(uploads.spool, key)
+        if self.dir.exists():
+            shutil.rmtree(self.dir)  # a stale spool of the same key was salvaged or is junk
+        self.manifest = SpoolManifest(key, content_type, metadata)
+        write_manifest(self.dir, self.manifest)
+        self._write_lock = threading.Lock()
+        self._state = threading.Lock()
+        self._create_lock = threading.Lock()
+        self._number = 1
+        self._file: BinaryIO = part_path(self.dir, 1).open("wb")
+        self._in_part = 0
+        self._written = 0
+        self._closed = False
+        self._upload_id: str | None = None
+        self._uploaded: dict[int, UploadedPart] = {}
+        self._outstanding = 0  # parts handed to the pool and not uploaded yet
+        self.result: UploadResult | None = None
+
+    @property
+    def bytes_written(self) -> int:
+        return self._written
+
+    def write(self, data: bytes) -> int:
+        with self._write_lock:
+            view = memoryview(data)
+            while view:
+                room = self.part_size - self._in_part
+                chunk = view[:room]
+                self._file.write(chunk)
+                self._in_part += len(chunk)
+                view = view[len(chunk) :]
+                if self._in_part == self.part_size:
+                    self._seal_part()
+            self._file.flush()  # in the page cache, it survives this process being killed
+            self._written += len(data)
+        self.uploads._account(len(data))
+        return len(data)
+
+    def _seal_part(self) -> None:
+        self._file.close()
+        number, size = self._number, self._in_part
+        with self._state:
+            self._outstanding += 1
+        self.uploads._submit(lambda: self._upload_part(number, size))
+        self._number += 1
+        self._in_part = 0
+        self._file = part_path(self.dir, self._number).open("wb")
+
+    def _ensure_upload(self) -> str:
+        # Not under `_state`: creating may retry through an outage, and the encoder thread
+        # must never wait for the network.
+        with self._create_lock:
+            if self._upload_id is None:
+                self._upload_id = self.uploads._retrying(
+                    f"create {self.key}",
+                    lambda: self.uploads.store.create_upload(
+                        self.key, self.manifest.content_type, self.manifest.metadata
+                    ),
+                )
+                self.manifest = self.manifest.with_upload_id(self._upload_id)
+                write_manifest(self.dir, self.manifest)
+            return self._upload_id
+
+    def _upload_part(self, number: int, size: int) -> None:
+        upload_id = self._ensure_upload()
+        path = part_path(self.dir, number)
+        data = path.read_bytes()
+        etag = self.uploads._retrying(
+            f"part {number} of {self.key}",
+            lambda: self.uploads.store.upload_part(self.key, upload_id, number, data),
+        )
+        path.unlink()
+        with self._state:
+            # The ETag of the latest upload of a part is the one to complete with.
+            self._uploaded[number] = UploadedPart(number, etag, size)
+            self._outstanding -= 1
+            ready = self._closed and self._outstanding == 0
+        self.uploads._account(-size)
+        if ready:
+            self._complete()
+
+    def close(self) -> None:
+        """Hand the last part to the uploader and return; `Uploads.finish` waits for it."""
+        with self._write_lock:
+            if self._closed:
+                return
+            self._file.close()
+            last_number, last_size = self._number, self._in_part
+            self.manifest = SpoolManifest(
+                self.key,
+                self.manifest.content_type,
+                self.manifest.metadata,
+                self._upload_id,
+                closed=True,
+            )
+            write_manifest(self.dir, self.manifest)
+            with self._state:
+                self._closed = True
+                complete_now = False
+                if last_size == 0 and last_number > 1:
+                    part_path(self.dir, last_number).unlink()  # the data ended on a part edge
+                    # Else the part still in flight completes the upload when it lands.
+                    complete_now = self._outstanding == 0
+                else:
+                    self._outstanding += 1
+        if last_number == 1:  # smaller than one part: one PUT, no multipart upload
+            self.uploads._submit(lambda: self._put_whole(last_size))
+        elif last_size:
+            self.uploads._submit(lambda: self._upload_part(last_number, last_size))
+        elif complete_now:
+            self.uploads._submit(self._complete)
+
+    def _put_whole(self, size: int) -> None:
+        path = part_path(self.dir, 1)
+        data = path.read_bytes()
+        self.uploads._retrying(
+            f"put {self.key}",
+            lambda: self.uploads.store.put(
+                self.key, data, self.manifest.content_type, self.manifest.metadata
+            ),
+        )
+        self.uploads._account(-size)
+        self._finished(UploadResult(self.key, size, 1))
+
+    def _complete(self) -> None:
+        upload_id = self._ensure_upload()
+        parts = [self._uploaded[n] for n in sorted(self._uploaded)]
+        self.uploads._retrying(
+            f"complete {self.key}",
+            lambda: self.uploads.store.complete_upload(
+                self.key, upload_id, parts, self.manifest.content_type, self.manifest.metadata
+            ),
+        )
+        self._finished(UploadResult(self.key, sum(p.size for p in parts), len(parts)))
+
+    def _finished(self, result: UploadResult) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.result = result
+        log.info(
+            "upload complete",
+            extra={"key": result.key, "bytes": result.bytes, "parts": result.parts},
+        )
+        self.uploads._done()

