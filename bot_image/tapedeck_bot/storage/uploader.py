@@ -147,6 +147,10 @@ class Uploads:
         """Stop retrying; whatever is not uploaded stays in the spool."""
         self._abandon.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            uploads = list(self._uploads)
+        for upload in uploads:
+            upload.release()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -240,6 +244,11 @@ class StreamingUpload:
         self.uploads._account(-size)
         if ready:
             self._complete()
+
+    def release(self) -> None:
+        """Close the spool file without uploading it: what is there waits for salvage."""
+        with self._write_lock:
+            self._file.close()
 
     def close(self) -> None:
         """Hand the last part to the uploader and return; `Uploads.finish` waits for it."""
