@@ -89,8 +89,8 @@ def test_recording_streams_in_equal_parts_while_written(
     head = s3.head(key)
     assert head.content_type == "video/mp4"
     assert head.metadata == {
-        "tapedeck-kind": "composite",
-        "tapedeck-started-at": started.isoformat(),
+        "tapedeck_kind": "composite",
+        "tapedeck_started_at": started.isoformat(),
     }
     assert not any((tmp_path / "spool" / "uploads").iterdir()), "the spool is emptied"
 
@@ -152,7 +152,7 @@ def test_r2_client_sends_no_checksum_trailer_over_https(
     }
     uploads = Uploads(store, tmp_path, part_size=5 * MIB, spool_limit=64 * MIB)
     part = bytes(range(256)) * (24 * 1024)  # 6 MiB: one full part and a short last one
-    upload = uploads.open("r/1/comp.mp4", "video/mp4", {"tapedeck-kind": "composite"})
+    upload = uploads.open("r/1/comp.mp4", "video/mp4", {"tapedeck_kind": "composite"})
     upload.write(part)
     upload.close()
     uploads.finish(timeout=60)
@@ -172,7 +172,7 @@ def test_r2_client_sends_no_checksum_trailer_over_https(
         for op, heads in sent.items()
     }
     assert names["CreateMultipartUpload"] == [
-        ["content-length", "content-type", "x-amz-content-sha256", "x-amz-meta-tapedeck-kind"]
+        ["content-length", "content-type", "x-amz-content-sha256", "x-amz-meta-tapedeck_kind"]
     ]
     assert names["UploadPart"] == [["content-length", "expect", "x-amz-content-sha256"]] * 2
     assert names["PutObject"] == [

@@ -14,7 +14,8 @@ from tapedeck_bot.storage.store import ObjectInfo
 
 __all__ = ["content_type_of", "output_from_object", "output_metadata"]
 
-_KIND, _STARTED_AT, _USER_ID = "tapedeck-kind", "tapedeck-started-at", "tapedeck-user-id"
+# Underscores, not dashes: Azure metadata names must be C# identifiers.
+_KIND, _STARTED_AT, _USER_ID = "tapedeck_kind", "tapedeck_started_at", "tapedeck_user_id"
 _EXTENSIONS = {".mp4": "video/mp4", ".webm": "video/webm"}
 
 

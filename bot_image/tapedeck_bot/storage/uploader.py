@@ -28,6 +28,7 @@ log = logging.getLogger("tapedeck_bot.storage")
 
 T = TypeVar("T")
 _MIB = 1024 * 1024
+_MAX_REFUSALS = 5  # about 15 s of backoff
 
 
 @dataclass(frozen=True)
@@ -94,13 +95,19 @@ class Uploads:
             self._lock.notify_all()
 
     def _retrying(self, what: str, request: Callable[[], T]) -> T:
-        """Run a storage request until it succeeds; only `abandon()` ends the attempts."""
+        """Run a storage request until it succeeds. Outages are waited out for as long as it
+        takes; a refusal (bad key, no bucket) is tried a few times, in case someone fixes it,
+        and then given up: the bytes stay in the spool for salvage. `abandon()` ends both."""
         delays = backoff_delays()
+        refusals = 0
         while True:
             try:
                 result = request()
             except StorageError as exc:
                 self.last_error = str(exc)
+                refusals += not exc.retryable
+                if refusals > _MAX_REFUSALS:
+                    raise
                 delay = next(delays)
                 log.warning(
                     "storage request failed; retrying",
@@ -113,14 +120,15 @@ class Uploads:
                 self.last_error = None
             return result
 
-    def _submit(self, fn: Callable[[], None]) -> None:
+    def _submit(self, upload: StreamingUpload, fn: Callable[[], None]) -> None:
         def run() -> None:
             try:
                 fn()
-            except StorageError:
-                pass  # abandoned: the spool keeps the bytes for salvage
-            except Exception:
+            except StorageError as exc:  # the spool keeps the bytes for salvage
+                upload.failed(str(exc))
+            except Exception as exc:
                 log.exception("upload task failed")
+                upload.failed(repr(exc))
 
         self._pool.submit(run)
 
@@ -131,14 +139,13 @@ class Uploads:
     def finish(self, timeout: float | None = None) -> list[UploadResult]:
         """Wait until every opened upload is complete in the store."""
         with self._lock:
-            finished = self._lock.wait_for(
-                lambda: all(u.result is not None for u in self._uploads), timeout
-            )
-            if not finished:
-                waiting = [u.key for u in self._uploads if u.result is None]
+            self._lock.wait_for(lambda: all(u.settled for u in self._uploads), timeout)
+            unfinished = [u for u in self._uploads if u.result is None]
+            if unfinished:
+                errors = {u.error or f"not complete after {timeout} s" for u in unfinished}
                 raise UploadsIncomplete(
-                    f"{len(waiting)} upload(s) not complete after {timeout} s "
-                    f"({', '.join(waiting)}); last error: {self.last_error}; "
+                    f"{len(unfinished)} upload(s) not complete "
+                    f"({', '.join(u.key for u in unfinished)}): {'; '.join(sorted(errors))}; "
                     f"their bytes stay in {self.spool} for the next attempt"
                 )
             return [u.result for u in self._uploads if u.result is not None]
@@ -181,6 +188,17 @@ class StreamingUpload:
         self._uploaded: dict[int, UploadedPart] = {}
         self._outstanding = 0  # parts handed to the pool and not uploaded yet
         self.result: UploadResult | None = None
+        self.error: str | None = None
+
+    @property
+    def settled(self) -> bool:
+        return self.result is not None or self.error is not None
+
+    def failed(self, error: str) -> None:
+        if self.error is None:
+            self.error = error
+            log.error("upload given up", extra={"key": self.key, "error": error})
+        self.uploads._done()
 
     @property
     def bytes_written(self) -> int:
@@ -207,7 +225,7 @@ class StreamingUpload:
         number, size = self._number, self._in_part
         with self._state:
             self._outstanding += 1
-        self.uploads._submit(lambda: self._upload_part(number, size))
+        self.uploads._submit(self, lambda: self._upload_part(number, size))
         self._number += 1
         self._in_part = 0
         self._file = part_path(self.dir, self._number).open("wb")
@@ -275,11 +293,11 @@ class StreamingUpload:
                 else:
                     self._outstanding += 1
         if last_number == 1:  # smaller than one part: one PUT, no multipart upload
-            self.uploads._submit(lambda: self._put_whole(last_size))
+            self.uploads._submit(self, lambda: self._put_whole(last_size))
         elif last_size:
-            self.uploads._submit(lambda: self._upload_part(last_number, last_size))
+            self.uploads._submit(self, lambda: self._upload_part(last_number, last_size))
         elif complete_now:
-            self.uploads._submit(self._complete)
+            self.uploads._submit(self, self._complete)
 
     def _put_whole(self, size: int) -> None:
         path = part_path(self.dir, 1)
