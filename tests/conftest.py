@@ -24,6 +24,8 @@ from tapedeck_bot.contract.crd import build_crd
 from tapedeck_dev.binaries import ensure_binaries
 from tapedeck_dev.cluster import LocalCluster
 
+pytest_plugins = ["tests.storage_fixtures"]
+
 REPO = Path(__file__).resolve().parent.parent
 EXTERNAL = os.environ.get("TAPEDECK_TEST_KUBECONFIG")
 

@@ -32,14 +32,7 @@ def probe(path: Path) -> Probe:
         vcodec, acodec = video.codec_context.name, audio.codec_context.name
         width, height = video.codec_context.width, video.codec_context.height
         times = np.array([float(f.pts * f.time_base) for f in container.decode(video=0)])
-    with av.open(str(path)) as container:
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
-        chunks = [
-            r.to_ndarray().reshape(-1)
-            for f in container.decode(audio=0)
-            for r in resampler.resample(f)
-        ]
-    samples = np.concatenate(chunks) if chunks else np.zeros(0)
+    samples = audio_samples(path)
     frame_step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
     return Probe(
         vcodec,
@@ -52,6 +45,18 @@ def probe(path: Path) -> Probe:
         times,
         samples,
     )
+
+
+def audio_samples(path: Path) -> np.ndarray:
+    """The first audio stream, mono float at 48 kHz."""
+    with av.open(str(path)) as container:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
+        chunks = [
+            r.to_ndarray().reshape(-1)
+            for f in container.decode(audio=0)
+            for r in resampler.resample(f)
+        ]
+    return np.concatenate(chunks) if chunks else np.zeros(0)
 
 
 def frames_at(path: Path, times: list[float]) -> dict[float, np.ndarray]:

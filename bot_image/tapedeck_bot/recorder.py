@@ -18,7 +18,7 @@ from tapedeck_bot.composite.pipeline import CompositePipeline
 from tapedeck_bot.contract import Layout, Output, StopReason, TracksSpec
 from tapedeck_bot.control import RecordingControl
 from tapedeck_bot.media.router import MediaRouter
-from tapedeck_bot.media.writer import OutputWriter
+from tapedeck_bot.media.writer import OpenWriter
 from tapedeck_bot.meeting import MeetingConnector, MeetingError
 from tapedeck_bot.tracks.recorder import TrackPipeline, TrackRecorder
 
@@ -34,14 +34,14 @@ class CompositeJob:
     settings: EncoderSettings
     layout: Layout
     name: str  # the object key / file name of the composite
-    open_writer: Callable[[str], OutputWriter]
+    open_writer: OpenWriter
 
 
 @dataclass(frozen=True)
 class TracksJob:
     spec: TracksSpec
     prefix: str | None
-    open_writer: Callable[[str], OutputWriter]
+    open_writer: OpenWriter
 
 
 @dataclass(frozen=True)
@@ -115,8 +115,14 @@ class Recorder:
         composite: CompositePipeline | None = None
         if self.composite is not None:
             job = self.composite
+            composite_output = Output(
+                kind="composite",
+                key=job.name,
+                content_type=CONTENT_TYPES[job.settings.video_codec],
+                started_at=dt.datetime.fromtimestamp(wall_t0, dt.UTC),
+            )
             composite = CompositePipeline(
-                router, self.control, job.open_writer(job.name), job.settings, job.layout
+                router, self.control, job.open_writer(composite_output), job.settings, job.layout
             )
             pipelines.append(composite)
         track_recorder: TrackRecorder | None = None
@@ -142,18 +148,9 @@ class Recorder:
         with contextlib.suppress(asyncio.CancelledError, MeetingError):
             await meeting
         outputs = track_recorder.outputs() if track_recorder else []
-        if composite is not None and self.composite is not None:
-            outputs.insert(
-                0,
-                Output(
-                    kind="composite",
-                    key=self.composite.name,
-                    content_type=CONTENT_TYPES[self.composite.settings.video_codec],
-                    bytes=composite.bytes_written,
-                    started_at=dt.datetime.fromtimestamp(wall_t0, dt.UTC),
-                    complete=composite.error is None,
-                ),
-            )
+        if composite is not None:
+            written = {"bytes": composite.bytes_written, "complete": composite.error is None}
+            outputs.insert(0, composite_output.model_copy(update=written))
         result = RecordingResult(
             stop_reason=self.control.stop_reason or StopReason.ERROR,
             recorded_s=self.control.recorded(self.control.stop_at or self._now()),

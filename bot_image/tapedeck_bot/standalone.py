@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,20 +17,45 @@ from tapedeck_bot.contract import (
     BotConfig,
     CompositeSpec,
     StopReason,
+    StorageSpec,
     TracksSpec,
+    UploadSettings,
 )
 from tapedeck_bot.janus.videoroom import JanusVideoRoom
 from tapedeck_bot.logs import configure
-from tapedeck_bot.media.writer import FileWriter
+from tapedeck_bot.media.writer import FileWriter, OpenWriter
 from tapedeck_bot.meeting import MediaKind as MeetingMediaKind
 from tapedeck_bot.meeting import MeetingError
 from tapedeck_bot.recorder import CompositeJob, Progress, Recorder, TracksJob
+from tapedeck_bot.storage import (
+    MissingCredentials,
+    ObjectStore,
+    StorageError,
+    Uploads,
+    UploadsIncomplete,
+    credentials_from_env,
+    list_segments,
+    open_store,
+    output_metadata,
+    recording_prefix,
+    salvage,
+)
 from tapedeck_bot.tracks.recorder import TRACK_KINDS
 from tapedeck_bot.webrtc import restrict_host_candidates
 
-__all__ = ["LocalRecording", "record_locally", "run_pod"]
+__all__ = ["LocalRecording", "UploadTarget", "record_locally", "run_pod"]
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_MEETING = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_BAD_MEETING, EXIT_BAD_CONFIG = 0, 1, 2, 2
+
+
+@dataclass(frozen=True)
+class UploadTarget:
+    """Stream the outputs to `storage` under `{path}/{recordingId}/` instead of keeping files."""
+
+    storage: StorageSpec
+    recording_id: str
+    settings: UploadSettings
+    spool: Path
 
 
 @dataclass(frozen=True)
@@ -46,18 +72,33 @@ class LocalRecording:
     max_seconds: float = 86400
     idle_timeout_s: float = 60
     pin: str | None = None
+    upload: UploadTarget | None = None
 
 
-def _print_progress(progress: Progress) -> None:
+def _print_progress(progress: Progress, uploads: Uploads | None) -> None:
     state = " paused" if progress.paused else ""
+    pending = f" upload_pending={uploads.pending_bytes}" if uploads else ""
     print(
         f"recording{state}: participants={progress.participants} "
-        f"recorded={progress.recorded_s:.1f}s bytes={progress.bytes_written}",
+        f"recorded={progress.recorded_s:.1f}s bytes={progress.bytes_written}{pending}",
         flush=True,
     )
+    if uploads and uploads.degraded:
+        print(f"degraded: {uploads.degraded}", flush=True)
 
 
-def _jobs(job: LocalRecording) -> tuple[CompositeJob | None, TracksJob | None]:
+def _jobs(
+    job: LocalRecording, uploads: Uploads | None, prefix: str
+) -> tuple[CompositeJob | None, TracksJob | None]:
+    def into(directory: Path) -> OpenWriter:
+        if uploads is None:
+            return lambda output: FileWriter(directory / output.key)
+        return lambda output: uploads.open(
+            prefix + output.key,
+            output.content_type,
+            output_metadata(output.kind, output.started_at, output.user_id),
+        )
+
     composite = None
     if job.composite is not None and job.composite_out is not None:
         out = job.composite_out
@@ -65,12 +106,11 @@ def _jobs(job: LocalRecording) -> tuple[CompositeJob | None, TracksJob | None]:
             EncoderSettings.from_spec(job.composite),
             job.composite.video.layout,
             out.name,
-            lambda name: FileWriter(out.parent / name),
+            into(out.parent),
         )
     tracks = None
     if job.tracks is not None and job.tracks_dir is not None:
-        directory = job.tracks_dir
-        tracks = TracksJob(job.tracks, job.prefix, lambda name: FileWriter(directory / name))
+        tracks = TracksJob(job.tracks, job.prefix, into(job.tracks_dir))
     return composite, tracks
 
 
@@ -91,16 +131,51 @@ def _connector(job: LocalRecording) -> JanusVideoRoom:
     )
 
 
+@dataclass(frozen=True)
+class _Uploading:
+    store: ObjectStore
+    prefix: str  # {path}/{recordingId}/
+    uploads: Uploads
+    salvaged: frozenset[str]  # keys completed from an earlier attempt
+
+
+def _start_uploads(target: UploadTarget) -> _Uploading:
+    """Open the store, finish what an earlier attempt left, and start this attempt's uploads."""
+    store = open_store(target.storage, credentials_from_env(os.environ, target.storage.type))
+    prefix = recording_prefix(target.storage.path, target.recording_id)
+    try:
+        salvaged = frozenset(s.key for s in salvage(store, prefix, target.spool))
+    except StorageError as exc:  # the uploads below retry; salvage runs again next attempt
+        print(f"tapedeck-bot: salvage skipped: {exc}", file=sys.stderr)
+        salvaged = frozenset()
+    settings = target.settings
+    uploads = Uploads(
+        store,
+        target.spool,
+        part_size=settings.part_size_bytes,
+        spool_limit=settings.spool_limit_bytes,
+    )
+    return _Uploading(store, prefix, uploads, salvaged)
+
+
 async def _record(job: LocalRecording) -> int:
     restrict_host_candidates()
-    composite, tracks = _jobs(job)
+    upload = None
+    if job.upload is not None:
+        try:
+            upload = _start_uploads(job.upload)
+        except MissingCredentials as exc:
+            print(f"tapedeck-bot: {exc}", file=sys.stderr)
+            return EXIT_BAD_CONFIG
+    uploads = upload.uploads if upload else None
+    composite, tracks = _jobs(job, uploads, upload.prefix if upload else "")
     recorder = Recorder(
         _connector(job),
         composite=composite,
         tracks=tracks,
         max_seconds=job.max_seconds,
         idle_timeout_s=job.idle_timeout_s,
-        on_progress=_print_progress,
+        on_progress=lambda progress: _print_progress(progress, uploads),
     )
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, recorder.stop, StopReason.TERMINATED)
@@ -112,15 +187,32 @@ async def _record(job: LocalRecording) -> int:
     except MeetingError as exc:
         print(f"tapedeck-bot: {exc}", file=sys.stderr)
         return EXIT_BAD_MEETING
-    for output in result.outputs:
+    outputs = result.outputs
+    upload_error = None
+    if upload is not None:
+        store = upload.store
+        print(f"uploading: {len(outputs)} output(s) to {store.description}", flush=True)
+        try:
+            await asyncio.to_thread(upload.uploads.finish)
+        except UploadsIncomplete as exc:
+            upload_error = str(exc)
+        upload.uploads.close()
+        try:  # the bucket's view, with the segments of earlier attempts
+            outputs = await asyncio.to_thread(
+                list_segments, store, upload.prefix, upload.salvaged
+            )
+        except StorageError as exc:
+            upload_error = upload_error or str(exc)
+        store.close()
+    for output in outputs:
         print(f"output: {json.dumps(output.to_wire())}", flush=True)
     print(
         f"stopped: reason={result.stop_reason} recorded={result.recorded_s:.2f}s "
         f"outputs={len(result.outputs)}",
         flush=True,
     )
-    if result.error:
-        print(f"tapedeck-bot: {result.error}", file=sys.stderr)
+    if result.error or upload_error:
+        print(f"tapedeck-bot: {result.error or upload_error}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
@@ -142,17 +234,24 @@ def run_pod(config: BotConfig) -> int:
         return EXIT_BAD_MEETING
     spool = Path(config.spool_dir)
     extension = EXTENSIONS[spec.composite.video.codec]
+    name = f"{config.file_stem}_composite.{extension}"
+    upload = None
+    if config.storage is not None:
+        # Each attempt's composite is its own segment: salvage keeps the earlier ones.
+        name = f"{config.file_stem}_composite_{round(time.time() * 1000)}.{extension}"
+        upload = UploadTarget(config.storage, config.recording_id, config.upload, spool)
     return record_locally(
         LocalRecording(
             janus_url=janus.url,
             room=janus.room,
             composite=spec.composite if spec.composite.enabled else None,
-            composite_out=spool / f"{config.file_stem}_composite.{extension}",
+            composite_out=spool / name,
             tracks=spec.tracks if spec.tracks.enabled else None,
             tracks_dir=spool,
             prefix=spec.file_name_prefix,
             max_seconds=spec.max_seconds,
             idle_timeout_s=spec.idle_timeout_seconds,
             pin=os.environ.get(PIN_ENV),
+            upload=upload,
         )
     )

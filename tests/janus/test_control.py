@@ -114,6 +114,7 @@ def test_pod_entry_point_records_from_the_contract_config(
     config = {
         "namespace": "team-a",
         "recording": "standup",
+        "recordingId": "0b5e6f2c-standup",
         "spoolDir": str(tmp_path),
         "spec": {
             "meeting": {"id": "standup", "janus": {"url": janus.ws_url, "room": meeting.room}},

@@ -15,7 +15,14 @@ import pytest
 
 from tapedeck_dev.janus import JanusServer
 from tests.janus.conftest import Meeting, Participant, Recording, start_recording
-from tests.media_probe import RATE, band_envelope, nearest_colour, region_colour, tone_levels
+from tests.media_probe import (
+    RATE,
+    audio_samples,
+    band_envelope,
+    nearest_colour,
+    region_colour,
+    tone_levels,
+)
 
 NAME = re.compile(r"^daily_(?P<user>[a-z]+)_(?P<peer>\d+)_webcam_audio_(?P<ms>\d{13})\.webm$")
 
@@ -35,15 +42,7 @@ def _outputs(recording: Recording) -> list[dict[str, object]]:
 def _decode(path: Path) -> tuple[np.ndarray, dict[str, str]]:
     with av.open(str(path)) as container:
         metadata = dict(container.metadata)
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
-        samples = np.concatenate(
-            [
-                r.to_ndarray().reshape(-1)
-                for f in container.decode(audio=0)
-                for r in resampler.resample(f)
-            ]
-        )
-    return samples, metadata
+    return audio_samples(path), metadata
 
 
 def _unix(value: object) -> float:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tapedeck_bot.contract import StorageType
 from tapedeck_bot.storage import Uploads, credentials_from_env, open_store
-from tests.storage.conftest import s3_spec
+from tests.storage_fixtures import s3_spec
 
 MIB = 1024 * 1024
 

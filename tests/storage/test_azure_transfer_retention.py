@@ -25,7 +25,7 @@ from tapedeck_bot.storage import (
 )
 from tapedeck_bot.storage.s3 import S3Store
 from tapedeck_dev.storage_servers import Azurite, SeaweedFS
-from tests.storage.conftest import azure_store, s3_spec, seaweed_store
+from tests.storage_fixtures import azure_store, s3_spec, seaweed_store
 
 MIB = 1024 * 1024
 STARTED = dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.UTC)

@@ -23,8 +23,8 @@ from tapedeck_bot.storage import (
     salvage,
 )
 from tapedeck_dev.storage_servers import SeaweedFS, SeaweedPorts
-from tests.storage.conftest import s3_spec, seaweed_store
 from tests.storage.media import playable_seconds
+from tests.storage_fixtures import s3_spec, seaweed_store
 
 MIB = 1024 * 1024
 REPO = Path(__file__).resolve().parents[2]

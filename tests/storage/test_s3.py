@@ -24,7 +24,7 @@ from tapedeck_bot.storage import (
 )
 from tapedeck_bot.storage.s3 import S3Store
 from tapedeck_dev.storage_servers import SeaweedFS
-from tests.storage.conftest import s3_spec
+from tests.storage_fixtures import s3_spec
 
 MIB = 1024 * 1024
 

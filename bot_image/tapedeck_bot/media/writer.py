@@ -6,10 +6,13 @@ patch a header: what was written stays valid, which lets an uploader ship it whi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["FileWriter", "OutputWriter"]
+from tapedeck_bot.contract import Output
+
+__all__ = ["FileWriter", "OpenWriter", "OutputWriter"]
 
 
 class OutputWriter(Protocol):
@@ -19,6 +22,10 @@ class OutputWriter(Protocol):
     def write(self, data: bytes) -> int: ...
 
     def close(self) -> None: ...
+
+
+# Opens the writer of an output, given what it will hold (its key is the file name).
+OpenWriter = Callable[[Output], OutputWriter]
 
 
 class FileWriter:

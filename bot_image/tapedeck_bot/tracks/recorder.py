@@ -21,7 +21,7 @@ from tapedeck_bot.contract import MediaKind, Output, TracksSpec
 from tapedeck_bot.control import RecordingControl
 from tapedeck_bot.media.router import EncodedVideo, MediaRouter, ParticipantMedia
 from tapedeck_bot.media.worker import Worker
-from tapedeck_bot.media.writer import OutputWriter
+from tapedeck_bot.media.writer import OpenWriter, OutputWriter
 from tapedeck_bot.meeting import MediaKind as MeetingMediaKind
 from tapedeck_bot.tracks.naming import track_file_name
 from tapedeck_bot.tracks.writer import AudioTrackFile, VideoTrackFile, vp8_keyframe_size
@@ -29,6 +29,8 @@ from tapedeck_bot.tracks.writer import AudioTrackFile, VideoTrackFile, vp8_keyfr
 __all__ = ["TRACK_KINDS", "TrackPipeline", "TrackRecorder"]
 
 log = logging.getLogger("tapedeck_bot.tracks")
+
+_CONTENT_TYPES = {"audio": "audio/webm", "video": "video/webm"}
 
 TRACK_KINDS: dict[MediaKind, frozenset[MeetingMediaKind]] = {
     MediaKind.AUDIO: frozenset({"audio"}),
@@ -53,7 +55,7 @@ class TrackRecorder:
         self,
         spec: TracksSpec,
         prefix: str | None,
-        open_writer: Callable[[str], OutputWriter],
+        open_writer: OpenWriter,
         control: RecordingControl,
         wall_t0: float,
     ) -> None:
@@ -152,7 +154,14 @@ class TrackRecorder:
             "TAPEDECK_PEER_ID": info.peer_id,
             "TAPEDECK_DISPLAY_NAME": info.display_name or "",
         }
-        track = _Track(media, kind, name, make(self.open_writer(name), started, tags))
+        output = Output(
+            kind="track",
+            key=name,
+            content_type=_CONTENT_TYPES[kind],
+            user_id=info.user_id,
+            started_at=started,
+        )
+        track = _Track(media, kind, name, make(self.open_writer(output), started, tags))
         self._tracks[(info.peer_id, kind)] = track
         return track
 
@@ -181,7 +190,7 @@ class TrackRecorder:
                 Output(
                     kind="track",
                     key=t.name,
-                    content_type=f"{t.kind}/webm",
+                    content_type=_CONTENT_TYPES[t.kind],
                     bytes=t.file.writer.bytes_written,
                     user_id=t.media.info.user_id,
                     started_at=t.file.started_at_utc,

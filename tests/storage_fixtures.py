@@ -1,4 +1,4 @@
-"""Real object stores on 127.0.0.1: SeaweedFS (S3, over HTTP and HTTPS) and Azurite."""
+"""Fixtures: real object stores on 127.0.0.1, SeaweedFS (S3, HTTP and HTTPS) and Azurite."""
 
 from __future__ import annotations
 
