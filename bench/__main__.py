@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from bench import composite, control_plane, tracks
+from bench import composite, control_plane, tracks, upload
 from bench.record import record
 
 SUITES = {
     "control_plane": (control_plane.run, "dev control plane"),
     "composite": (composite.run, "composite recorder"),
     "tracks": (tracks.run, "track recorder"),
+    "upload": (upload.run, "streaming upload"),
 }
 
 
