@@ -198,9 +198,7 @@ async def _record(job: LocalRecording) -> int:
             upload_error = str(exc)
         upload.uploads.close()
         try:  # the bucket's view, with the segments of earlier attempts
-            outputs = await asyncio.to_thread(
-                list_segments, store, upload.prefix, upload.salvaged
-            )
+            outputs = await asyncio.to_thread(list_segments, store, upload.prefix, upload.salvaged)
         except StorageError as exc:
             upload_error = upload_error or str(exc)
         store.close()
