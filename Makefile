@@ -31,22 +31,34 @@ lint: $(VENV)/.installed
 test: lint binaries
 	$(PY) -m pytest -p no:cacheprovider
 
-# Until the operator lands, the demo records a local Janus meeting with the bot alone:
-# three synthetic participants (a fourth joins late), a composite and per-participant tracks.
+# Until the operator lands, the demo runs the bot's data plane alone: three synthetic
+# participants in a local Janus room (a fourth joins late), recorded as a composite and
+# per-participant tracks that stream to a local S3 server (SeaweedFS) while recording, then
+# downloaded through presigned URLs. Everything binds to 127.0.0.1.
 DEMO_OUT ?= demo-out
+DEMO_STORAGE = {"type": "s3", "region": "us-east-1", "endpoint": "http://127.0.0.1:17600", \
+  "bucket": "recordings", "path": "demo", "secretRef": {"name": "local"}}
+export TAPEDECK_STORAGE_ACCESS_KEY_ID ?= tapedeck-dev
+export TAPEDECK_STORAGE_SECRET_ACCESS_KEY ?= tapedeck-dev-secret
 demo: $(VENV)/.installed
 	@command -v janus >/dev/null || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; \
 	  chmod +x /usr/sbin/policy-rc.d; apt-get update -qq; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq janus gcc; rm -f /usr/sbin/policy-rc.d; }
 	$(VENV)/bin/tapedeck-dev janus up
-	rm -rf $(DEMO_OUT) && mkdir -p $(DEMO_OUT)/tracks
+	rm -rf $(DEMO_OUT) && mkdir -p $(DEMO_OUT)
+	$(VENV)/bin/tapedeck-dev s3 --dir $(DEMO_OUT)/s3 > $(DEMO_OUT)/s3.log 2>&1 & s3=$$!; \
+	until grep -q "s3 ready" $(DEMO_OUT)/s3.log; do kill -0 $$s3 || exit 1; sleep 0.2; done; \
 	$(VENV)/bin/tapedeck-dev meeting --room 4242 --participants 4 --join-at 0,0,0,8 \
-	  --seconds 30 > $(DEMO_OUT)/meeting.log 2>&1 & sleep 4; \
+	  --seconds 30 > $(DEMO_OUT)/meeting.log 2>&1 & meeting=$$!; sleep 4; \
 	TAPEDECK_ICE_HOST_ADDRESSES=127.0.0.1 $(VENV)/bin/tapedeck-bot record \
 	  --janus http://127.0.0.1:8088/janus --room 4242 --seconds 20 \
-	  --out $(DEMO_OUT)/composite.mp4 --tracks $(DEMO_OUT)/tracks 2> $(DEMO_OUT)/bot.log; \
-	status=$$?; wait; $(VENV)/bin/tapedeck-dev janus down; exit $$status
-	@echo "demo: $(DEMO_OUT)/composite.mp4 and $(DEMO_OUT)/tracks/ (logs in $(DEMO_OUT)/)."
+	  --out composite.mp4 --tracks tracks --upload '$(DEMO_STORAGE)' --recording-id standup-1 \
+	  --spool $(DEMO_OUT)/spool 2> $(DEMO_OUT)/bot.log | grep -v "^recording"; \
+	status=$${PIPESTATUS[0]}; wait $$meeting; \
+	if [ $$status -eq 0 ]; then $(VENV)/bin/tapedeck-dev fetch --storage '$(DEMO_STORAGE)' \
+	  --prefix demo/standup-1/ --out $(DEMO_OUT)/downloaded; status=$$?; fi; \
+	kill $$s3; wait $$s3; $(VENV)/bin/tapedeck-dev janus down; exit $$status
+	@echo "demo: outputs in $(DEMO_OUT)/downloaded/ (logs in $(DEMO_OUT)/)."
 	@echo "The Kubernetes part (a Recording applied to the local control plane) lands with the operator."
 
 bench: $(VENV)/.installed binaries

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
+import uuid
 from pathlib import Path
 
 import yaml
@@ -16,7 +18,9 @@ from tapedeck_bot.contract import (
     BotConfig,
     CompositeSpec,
     RecordingSpec,
+    StorageSpec,
     TracksSpec,
+    UploadSettings,
 )
 
 __all__ = ["main"]
@@ -45,7 +49,7 @@ def _validate(path: Path) -> int:
 
 
 def _record(args: argparse.Namespace) -> int:
-    from tapedeck_bot.standalone import LocalRecording, record_locally
+    from tapedeck_bot.standalone import LocalRecording, UploadTarget, record_locally
 
     if args.out is None and args.tracks is None:
         print(
@@ -66,6 +70,13 @@ def _record(args: argparse.Namespace) -> int:
         }
     )
     users = [u for u in (args.track_users or "").split(",") if u]
+    upload = None
+    if args.upload:
+        storage = StorageSpec.model_validate(yaml.safe_load(args.upload))
+        spool = args.spool or Path(tempfile.mkdtemp(prefix="tapedeck-spool-"))
+        upload = UploadTarget(
+            storage, args.recording_id or str(uuid.uuid4()), UploadSettings(), spool
+        )
     return record_locally(
         LocalRecording(
             janus_url=args.janus,
@@ -80,6 +91,7 @@ def _record(args: argparse.Namespace) -> int:
             max_seconds=args.seconds,
             idle_timeout_s=args.idle_timeout,
             pin=args.pin,
+            upload=upload,
         )
     )
 
@@ -149,6 +161,15 @@ def main(argv: list[str] | None = None) -> int:
     record.add_argument("--audio-codec", choices=["AAC", "OPUS", "VORBIS"])
     record.add_argument("--channels", type=int, choices=[1, 2], default=2)
     record.add_argument("--layout", choices=["grid", "speaker"], default="grid")
+    record.add_argument(
+        "--upload",
+        metavar="STORAGE",
+        help="stream the outputs to this storage destination (a spec.storage as JSON/YAML; "
+        "keys in $TAPEDECK_STORAGE_ACCESS_KEY_ID/_SECRET_ACCESS_KEY) instead of local files; "
+        "--out and --tracks then give the names",
+    )
+    record.add_argument("--recording-id", help="with --upload: keys are {path}/{id}/...")
+    record.add_argument("--spool", type=Path, help="with --upload: the spool directory")
     record.add_argument("--width", type=int, default=1280)
     record.add_argument("--height", type=int, default=720)
     record.add_argument("--fps", type=int, default=30)

@@ -14,6 +14,8 @@ from pathlib import Path
 from tapedeck_dev.binaries import BinaryNotFound, ensure_binaries
 from tapedeck_dev.cluster import ClusterError, LocalCluster, default_cluster_dir
 from tapedeck_dev.janus import JanusError, JanusServer, default_janus_dir
+from tapedeck_dev.storage_cli import add_commands as add_storage_commands
+from tapedeck_dev.storage_servers import StorageServerError
 
 __all__ = ["main"]
 
@@ -178,6 +180,7 @@ def _parser() -> argparse.ArgumentParser:
     kubelet.add_argument("--cpu", default="2")
     kubelet.add_argument("--memory", default="8Gi")
     kubelet.set_defaults(func=_kubelet)
+    add_storage_commands(commands)
     return parser
 
 
@@ -186,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except (BinaryNotFound, ClusterError, JanusError) as exc:
+    except (BinaryNotFound, ClusterError, JanusError, StorageServerError) as exc:
         print(f"tapedeck-dev: {exc}", file=sys.stderr)
         return 1
     return code
