@@ -22,6 +22,8 @@ from tapedeck_bot.storage import (
     open_store,
     salvage,
 )
+from tapedeck_bot.storage.spool import SpoolManifest, upload_dir, write_manifest
+from tapedeck_bot.storage.store import UploadedPart
 from tapedeck_dev.storage_servers import SeaweedFS, SeaweedPorts
 from tests.storage.media import playable_seconds
 from tests.storage_fixtures import s3_spec, seaweed_store
@@ -179,4 +181,21 @@ def test_full_spool_reports_degraded_and_keeps_recording(
     [salvaged] = salvage(store, "rec/3/", spool)
     assert salvaged.bytes == len(reference)
     assert b"".join(store.read("rec/3/composite.mp4", MIB)) == reference
+    store.close()
+
+
+def test_spool_of_an_upload_completed_just_before_a_kill_is_cleared(
+    seaweed: SeaweedFS, tmp_path: Path
+) -> None:
+    store = seaweed_store(seaweed)
+    upload_id = store.create_upload("rec/4/track.webm", "audio/webm", {})
+    etag = store.upload_part("rec/4/track.webm", upload_id, 1, b"opus" * 100)
+    store.complete_upload(
+        "rec/4/track.webm", upload_id, [UploadedPart(1, etag, 400)], "audio/webm", {}
+    )
+    directory = upload_dir(tmp_path, "rec/4/track.webm")  # what the killed bot left
+    write_manifest(directory, SpoolManifest("rec/4/track.webm", "audio/webm", {}, upload_id, True))
+    assert salvage(store, "rec/4/", tmp_path) == []
+    assert not directory.exists()
+    assert b"".join(store.read("rec/4/track.webm", MIB)) == b"opus" * 100
     store.close()

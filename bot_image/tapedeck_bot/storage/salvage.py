@@ -58,6 +58,12 @@ def _from_spool(store: ObjectStore, entry: SpoolEntry) -> Salvaged:
         data = files[1].read_bytes() if files else b""
         store.put(m.key, data, m.content_type, m.metadata)
         return Salvaged(m.key, len(data), 1)
+    if m.upload_id and not files:
+        try:
+            store.head(m.key)
+            return Salvaged(m.key, 0, 0)  # completed, and killed before cleaning up
+        except StorageError:
+            pass
     upload_id = m.upload_id or store.create_upload(m.key, m.content_type, m.metadata)
     parts = {p.number: p for p in store.list_parts(m.key, upload_id)} if m.upload_id else {}
     for number, path in sorted(files.items()):

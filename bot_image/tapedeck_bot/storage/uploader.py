@@ -62,7 +62,6 @@ class Uploads:
         self._pending = 0  # bytes in the spool the store does not have yet
         self._abandon = threading.Event()
         self.last_error: str | None = None
-        self.degraded: str | None = None
 
     def open(
         self, key: str, content_type: str, metadata: Mapping[str, str] | None = None
@@ -77,22 +76,28 @@ class Uploads:
         with self._lock:
             return self._pending
 
+    @property
+    def degraded(self) -> str | None:
+        """Why the recording is at risk, while more than the spool limit waits for upload."""
+        with self._lock:
+            if self._pending <= self.spool_limit:
+                return None
+            return (
+                f"SpoolFull: {self._pending / _MIB:.0f} MiB wait for upload to "
+                f"{self.store.description}, over the spool limit of "
+                f"{self.spool_limit / _MIB:.0f} MiB (last error: {self.last_error}); "
+                "recording goes on to local disk"
+            )
+
     def _account(self, delta: int) -> None:
         with self._lock:
+            was_over = self._pending > self.spool_limit
             self._pending += delta
             over = self._pending > self.spool_limit
-            if over and self.degraded is None:
-                self.degraded = (
-                    f"SpoolFull: {self._pending / _MIB:.0f} MiB wait for upload to "
-                    f"{self.store.description}, over the spool limit of "
-                    f"{self.spool_limit / _MIB:.0f} MiB (last error: {self.last_error}); "
-                    "recording goes on to local disk"
-                )
-                log.warning("uploads degraded", extra={"reason": self.degraded})
-            elif not over and self.degraded is not None:
-                self.degraded = None
-                log.info("uploads caught up", extra={"pending_bytes": self._pending})
-            self._lock.notify_all()
+        if over and not was_over:
+            log.warning("uploads degraded", extra={"reason": self.degraded})
+        elif was_over and not over:
+            log.info("uploads caught up", extra={"pending_bytes": self._pending})
 
     def _retrying(self, what: str, request: Callable[[], T]) -> T:
         """Run a storage request until it succeeds. Outages are waited out for as long as it
@@ -116,8 +121,7 @@ class Uploads:
                 if self._abandon.wait(delay):
                     raise
                 continue
-            if self.last_error is not None:
-                self.last_error = None
+            self.last_error = None
             return result
 
     def _submit(self, upload: StreamingUpload, fn: Callable[[], None]) -> None:
