@@ -16,6 +16,7 @@ from tapedeck_bot.contract import (
     PIN_ENV,
     BotConfig,
     CompositeSpec,
+    Output,
     StopReason,
     StorageSpec,
     TracksSpec,
@@ -30,6 +31,8 @@ from tapedeck_bot.recorder import CompositeJob, Progress, Recorder, TracksJob
 from tapedeck_bot.storage import (
     MissingCredentials,
     ObjectStore,
+    Salvaged,
+    SalvagePlan,
     StorageError,
     Uploads,
     UploadsIncomplete,
@@ -37,8 +40,10 @@ from tapedeck_bot.storage import (
     list_segments,
     open_store,
     output_metadata,
+    part_size_for,
+    plan_salvage,
     recording_prefix,
-    salvage,
+    run_salvage,
 )
 from tapedeck_bot.tracks.recorder import TRACK_KINDS
 from tapedeck_bot.webrtc import restrict_host_candidates
@@ -46,6 +51,8 @@ from tapedeck_bot.webrtc import restrict_host_candidates
 __all__ = ["LocalRecording", "UploadTarget", "record_locally", "run_pod"]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_MEETING, EXIT_BAD_CONFIG = 0, 1, 2, 2
+# After the stop, how long to wait for the uploads before leaving the rest to the spool.
+_FINISH_TIMEOUT_S = 3600
 
 
 @dataclass(frozen=True)
@@ -136,26 +143,53 @@ class _Uploading:
     store: ObjectStore
     prefix: str  # {path}/{recordingId}/
     uploads: Uploads
-    salvaged: frozenset[str]  # keys completed from an earlier attempt
+    leftovers: SalvagePlan | None  # what earlier attempts left, to finish beside this one
 
 
-def _start_uploads(target: UploadTarget) -> _Uploading:
-    """Open the store, finish what an earlier attempt left, and start this attempt's uploads."""
+def _start_uploads(target: UploadTarget, max_seconds: float) -> _Uploading:
+    """Open the store, note what earlier attempts left, and start this attempt's uploads."""
     store = open_store(target.storage, credentials_from_env(os.environ, target.storage.type))
     prefix = recording_prefix(target.storage.path, target.recording_id)
-    try:
-        salvaged = frozenset(s.key for s in salvage(store, prefix, target.spool))
-    except StorageError as exc:  # the uploads below retry; salvage runs again next attempt
+    leftovers = None
+    try:  # before this attempt's own uploads exist, so that they are not taken for leftovers
+        leftovers = plan_salvage(store, prefix, target.spool)
+    except StorageError as exc:  # the next attempt looks again
         print(f"tapedeck-bot: salvage skipped: {exc}", file=sys.stderr)
-        salvaged = frozenset()
     settings = target.settings
     uploads = Uploads(
         store,
         target.spool,
-        part_size=settings.part_size_bytes,
+        part_size=part_size_for(max_seconds, settings.part_size_bytes),
         spool_limit=settings.spool_limit_bytes,
     )
-    return _Uploading(store, prefix, uploads, salvaged)
+    return _Uploading(store, prefix, uploads, leftovers)
+
+
+async def _finish_uploads(
+    upload: _Uploading, outputs: int, salvaging: asyncio.Task[list[Salvaged]] | None
+) -> tuple[list[Output], str | None]:
+    """Wait for this attempt's uploads and the salvage, then list every segment in the bucket.
+    A second SIGINT/SIGTERM gives up waiting: the spool keeps the rest for the next attempt."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, upload.uploads.abandon)
+    store = upload.store
+    print(f"uploading: {outputs} output(s) to {store.description}", flush=True)
+    error = None
+    try:
+        await asyncio.to_thread(upload.uploads.finish, _FINISH_TIMEOUT_S)
+    except UploadsIncomplete as exc:
+        error = str(exc)
+        upload.uploads.abandon()  # stop retrying: the spool keeps the rest
+    await asyncio.to_thread(upload.uploads.close)
+    salvaged = frozenset(s.key for s in await salvaging) if salvaging else frozenset()
+    listed: list[Output] = []
+    try:  # the bucket's view, with the segments of earlier attempts
+        listed = await asyncio.to_thread(list_segments, store, upload.prefix, salvaged)
+    except StorageError as exc:
+        error = error or str(exc)
+    store.close()
+    return listed, error
 
 
 async def _record(job: LocalRecording) -> int:
@@ -163,11 +197,17 @@ async def _record(job: LocalRecording) -> int:
     upload = None
     if job.upload is not None:
         try:
-            upload = _start_uploads(job.upload)
+            upload = _start_uploads(job.upload, job.max_seconds)
         except MissingCredentials as exc:
             print(f"tapedeck-bot: {exc}", file=sys.stderr)
             return EXIT_BAD_CONFIG
     uploads = upload.uploads if upload else None
+    # Salvage (uploads from the spool) runs beside the recording: the meeting does not wait.
+    salvaging = (
+        asyncio.create_task(asyncio.to_thread(run_salvage, upload.store, upload.leftovers))
+        if upload and upload.leftovers
+        else None
+    )
     composite, tracks = _jobs(job, uploads, upload.prefix if upload else "")
     recorder = Recorder(
         _connector(job),
@@ -190,23 +230,12 @@ async def _record(job: LocalRecording) -> int:
     outputs = result.outputs
     upload_error = None
     if upload is not None:
-        store = upload.store
-        print(f"uploading: {len(outputs)} output(s) to {store.description}", flush=True)
-        try:
-            await asyncio.to_thread(upload.uploads.finish)
-        except UploadsIncomplete as exc:
-            upload_error = str(exc)
-        upload.uploads.close()
-        try:  # the bucket's view, with the segments of earlier attempts
-            outputs = await asyncio.to_thread(list_segments, store, upload.prefix, upload.salvaged)
-        except StorageError as exc:
-            upload_error = upload_error or str(exc)
-        store.close()
+        outputs, upload_error = await _finish_uploads(upload, len(outputs), salvaging)
     for output in outputs:
         print(f"output: {json.dumps(output.to_wire())}", flush=True)
     print(
         f"stopped: reason={result.stop_reason} recorded={result.recorded_s:.2f}s "
-        f"outputs={len(result.outputs)}",
+        f"outputs={len(outputs)}",
         flush=True,
     )
     if result.error or upload_error:

@@ -94,6 +94,29 @@ def test_azure_salvage_commits_staged_blocks(azurite: Azurite, media: dict[str, 
     store.close()
 
 
+def test_azure_salvage_from_the_spool_keeps_the_metadata(
+    azurite: Azurite, media: dict[str, Path], tmp_path: Path
+) -> None:
+    """Azure sets metadata at commit, so salvage must carry it from the spool's manifest."""
+    store = azure_store(azurite)
+    reference = media["webm"].read_bytes()
+    uploads = Uploads(store, tmp_path, part_size=5 * MIB, spool_limit=1024 * MIB)
+    metadata = output_metadata("track", STARTED, "alice")
+    upload = uploads.open("rec/5/alice.webm", "audio/webm", metadata)
+    upload.write(reference[: 12 * MIB])
+    deadline = time.monotonic() + 30
+    while len(store.list_parts("rec/5/alice.webm", "blocks")) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    uploads.abandon()  # the container dies here
+    uploads.close()
+    [salvaged] = salvage(store, "rec/5/", tmp_path)
+    assert salvaged.bytes == 12 * MIB
+    head = store.head("rec/5/alice.webm")
+    assert (head.content_type, head.metadata) == ("audio/webm", metadata)
+    store.close()
+
+
 def test_transfer_streams_to_each_destination_and_isolates_failures(
     seaweed: SeaweedFS, azurite: Azurite, media: dict[str, Path]
 ) -> None:

@@ -147,6 +147,7 @@ def test_container_restart_salvages_the_spool_too(
     while _parts_listed(store, "rec/2/") < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     uploads.abandon()  # the process dies here: 2 parts uploaded, 2 MiB only in the spool
+    uploads.close()
     [salvaged] = salvage(store, "rec/2/", spool)
     assert salvaged.bytes == 12 * MIB
     assert b"".join(store.read("rec/2/track.webm", MIB)) == reference[: 12 * MIB]
@@ -174,6 +175,7 @@ def test_full_spool_reports_degraded_and_keeps_recording(
     with pytest.raises(UploadsIncomplete, match=r"rec/3/composite\.mp4.*stay in"):
         uploads.finish(timeout=1)
     uploads.abandon()
+    uploads.close()
     dead.close()
 
     # Nothing lost: the next attempt, with a working store, uploads it all from the spool.
@@ -194,7 +196,7 @@ def test_spool_of_an_upload_completed_just_before_a_kill_is_cleared(
         "rec/4/track.webm", upload_id, [UploadedPart(1, etag, 400)], "audio/webm", {}
     )
     directory = upload_dir(tmp_path, "rec/4/track.webm")  # what the killed bot left
-    write_manifest(directory, SpoolManifest("rec/4/track.webm", "audio/webm", {}, upload_id, True))
+    write_manifest(directory, SpoolManifest("rec/4/track.webm", "audio/webm", {}, upload_id))
     assert salvage(store, "rec/4/", tmp_path) == []
     assert not directory.exists()
     assert b"".join(store.read("rec/4/track.webm", MIB)) == b"opus" * 100

@@ -23,6 +23,7 @@ from tapedeck_bot.storage import (
     presign,
 )
 from tapedeck_bot.storage.s3 import S3Store
+from tapedeck_bot.storage.store import UploadedPart, complete_once
 from tapedeck_dev.storage_servers import SeaweedFS
 from tests.storage_fixtures import s3_spec
 
@@ -198,3 +199,12 @@ def test_default_s3_client_would_send_the_trailer_r2_refuses(
     store.put("k", b"abc", "text/plain", {})
     assert sent[0]["content-encoding"] == "aws-chunked"
     assert sent[0]["x-amz-trailer"] == "x-amz-checksum-crc32"
+
+
+def test_completing_twice_is_success(s3: ObjectStore) -> None:
+    """A retry after a lost CompleteMultipartUpload answer must not fail the upload."""
+    upload_id = s3.create_upload("r/1/c.mp4", "video/mp4", {})
+    part = UploadedPart(1, s3.upload_part("r/1/c.mp4", upload_id, 1, b"m" * 1000), 1000)
+    complete_once(s3, "r/1/c.mp4", upload_id, [part], "video/mp4", {})
+    complete_once(s3, "r/1/c.mp4", upload_id, [part], "video/mp4", {})
+    assert s3.head("r/1/c.mp4").size == 1000

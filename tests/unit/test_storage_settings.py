@@ -14,6 +14,7 @@ from tapedeck_bot.storage import (
     credentials_from_env,
     credentials_from_secret,
     object_key,
+    part_size_for,
     recording_prefix,
 )
 from tapedeck_bot.storage.presign import clamp_expiry
@@ -90,3 +91,11 @@ def test_backoff_doubles_to_a_cap_with_jitter() -> None:
     ceilings = [0.5, 1, 2, 4, 8, 8, 8, 8]
     assert all(c / 2 <= d <= c for d, c in zip(got, ceilings, strict=True))
     assert len({round(d, 6) for d in got[4:]}) == 4  # jittered, not in lockstep
+
+
+def test_part_size_grows_so_the_longest_recording_fits_in_10000_parts() -> None:
+    mib = 1024 * 1024
+    assert part_size_for(3600, 8 * mib) == 8 * mib  # an hour needs less
+    day = part_size_for(86400, 8 * mib)
+    assert day % mib == 0
+    assert 86400 * 1_000_000 * 1.1 <= day * 10_000 < 86400 * 1_000_000 * 1.1 + 10_000 * mib

@@ -9,13 +9,21 @@ from tapedeck_bot.storage.factory import open_store
 from tapedeck_bot.storage.outputs import output_metadata
 from tapedeck_bot.storage.presign import MAX_EXPIRY, PresignedUrl, presign
 from tapedeck_bot.storage.retention import enforce_retention, lifecycle_rule
-from tapedeck_bot.storage.salvage import list_segments, salvage
+from tapedeck_bot.storage.salvage import (
+    Salvaged,
+    SalvagePlan,
+    list_segments,
+    plan_salvage,
+    run_salvage,
+    salvage,
+)
 from tapedeck_bot.storage.settings import (
     Credentials,
     MissingCredentials,
     credentials_from_env,
     credentials_from_secret,
     object_key,
+    part_size_for,
     recording_prefix,
 )
 from tapedeck_bot.storage.store import ObjectStore, StorageError
@@ -29,6 +37,8 @@ __all__ = [
     "MissingCredentials",
     "ObjectStore",
     "PresignedUrl",
+    "SalvagePlan",
+    "Salvaged",
     "StorageError",
     "StreamingUpload",
     "TransferResult",
@@ -42,8 +52,11 @@ __all__ = [
     "object_key",
     "open_store",
     "output_metadata",
+    "part_size_for",
+    "plan_salvage",
     "presign",
     "recording_prefix",
+    "run_salvage",
     "salvage",
     "transfer",
 ]

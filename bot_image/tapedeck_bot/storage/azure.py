@@ -63,6 +63,7 @@ class AzureStore:
             raise StorageError(
                 f"{what} on {self.description}: {status} {exc.reason or ''}".strip(),
                 retryable=status >= 500 or status in (408, 429),
+                code=str(getattr(exc, "error_code", "") or ""),
             ) from exc
         except AzureError as exc:
             raise StorageError(f"{what} on {self.description}: {exc}", retryable=True) from exc
@@ -109,8 +110,13 @@ class AzureStore:
         )
 
     def abort_upload(self, key: str, upload_id: str) -> None:
-        # Committing no blocks drops the staged ones; then the empty blob goes.
         blob = self.client.get_blob_client(key)
+        try:
+            blob.get_blob_properties()
+            return  # a committed blob stays whole; its stray blocks expire in 7 days
+        except ResourceNotFoundError:
+            pass
+        # Committing no blocks drops the staged ones; then the empty blob goes.
         self._call(f"abort {key}", lambda: blob.commit_block_list([]))
         self._call(f"DeleteBlob {key}", blob.delete_blob)
 
@@ -171,7 +177,12 @@ class AzureStore:
             f"GetBlob {key}",
             lambda: self.client.get_blob_client(key).download_blob(max_concurrency=1),
         )
-        yield from stream.chunks()
+        try:
+            yield from stream.chunks()
+        except AzureError as exc:  # the body streams after GetBlob has answered
+            raise StorageError(
+                f"reading {key} on {self.description}: {exc}", retryable=True
+            ) from exc
 
     def delete(self, keys: Sequence[str]) -> None:
         for key in keys:

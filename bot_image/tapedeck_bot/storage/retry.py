@@ -1,11 +1,20 @@
-"""Backoff with jitter for storage requests that fail."""
+"""Retrying storage requests: backoff with jitter, outages waited out, refusals given up."""
 
 from __future__ import annotations
 
+import logging
 import random
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
-__all__ = ["backoff_delays"]
+from tapedeck_bot.storage.store import StorageError
+
+__all__ = ["backoff_delays", "call_with_retries"]
+
+log = logging.getLogger("tapedeck_bot.storage")
+
+T = TypeVar("T")
 
 
 def backoff_delays(
@@ -18,3 +27,35 @@ def backoff_delays(
     while True:
         yield rng.uniform(ceiling / 2, ceiling)
         ceiling = min(cap_s, ceiling * 2)
+
+
+def call_with_retries(
+    request: Callable[[], T],
+    *,
+    what: str,
+    stop: threading.Event,
+    max_refusals: int,
+    max_failures: int | None = None,
+    on_error: Callable[[StorageError], None] = lambda exc: None,
+) -> T:
+    """Run `request` until it succeeds. Outages (retryable errors) are retried up to
+    `max_failures` times (None: for as long as it takes); a refusal (bad key, no bucket) is
+    tried `max_refusals` more times, in case someone fixes it. Setting `stop` ends it all."""
+    delays = backoff_delays()
+    refusals = failures = 0
+    while True:
+        try:
+            return request()
+        except StorageError as exc:
+            on_error(exc)
+            failures += 1
+            refusals += not exc.retryable
+            if refusals > max_refusals or (max_failures is not None and failures > max_failures):
+                raise
+            delay = next(delays)
+            log.warning(
+                "storage request failed; retrying",
+                extra={"request": what, "error": str(exc), "retry_in_s": round(delay, 2)},
+            )
+            if stop.wait(delay):
+                raise

@@ -77,6 +77,7 @@ class S3Store:
             raise StorageError(
                 f"{what} on {self.description}: {code} {error.get('Message', '')}".strip(),
                 retryable=code in _RETRYABLE_CODES or status >= 500,
+                code=code,
             ) from exc
         except BotoCoreError as exc:
             raise StorageError(f"{what} on {self.description}: {exc}", retryable=True) from exc
@@ -202,6 +203,10 @@ class S3Store:
         body = answer["Body"]
         try:
             yield from body.iter_chunks(chunk_size)
+        except BotoCoreError as exc:  # the body streams after GetObject has answered
+            raise StorageError(
+                f"reading {key} on {self.description}: {exc}", retryable=True
+            ) from exc
         finally:
             body.close()
 

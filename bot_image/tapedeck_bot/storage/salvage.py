@@ -10,17 +10,29 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from tapedeck_bot.contract import Output
 from tapedeck_bot.storage.outputs import content_type_of, output_from_object
+from tapedeck_bot.storage.retry import call_with_retries
 from tapedeck_bot.storage.spool import SpoolEntry, read_entries
-from tapedeck_bot.storage.store import ObjectStore, StorageError, UploadedPart
+from tapedeck_bot.storage.store import (
+    ObjectStore,
+    PendingUpload,
+    StorageError,
+    UploadedPart,
+    complete_once,
+)
 
-__all__ = ["Salvaged", "list_segments", "salvage"]
+__all__ = ["SalvagePlan", "Salvaged", "list_segments", "plan_salvage", "run_salvage", "salvage"]
 
 log = logging.getLogger("tapedeck_bot.storage")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -39,16 +51,29 @@ def _leading_run(parts: dict[int, UploadedPart]) -> tuple[list[UploadedPart], tu
 
 
 def _complete(
-    store: ObjectStore, key: str, upload_id: str, parts: dict[int, UploadedPart], content_type: str
+    store: ObjectStore,
+    key: str,
+    upload_id: str,
+    parts: dict[int, UploadedPart],
+    content_type: str,
+    metadata: Mapping[str, str],
 ) -> Salvaged:
     run, lost = _leading_run(parts)
     if not run:
         store.abort_upload(key, upload_id)
         return Salvaged(key, 0, 0, lost)
-    store.complete_upload(key, upload_id, run, content_type, {})
+    complete_once(store, key, upload_id, run, content_type, metadata)
     if lost:
         log.warning("salvage dropped parts after a gap", extra={"key": key, "parts": lost})
     return Salvaged(key, sum(p.size for p in run), len(run), lost)
+
+
+def _retried(what: str, request: Callable[[], T]) -> T:
+    """A few tries: salvage runs beside a recording, and what it cannot finish now stays for
+    the next attempt."""
+    return call_with_retries(
+        request, what=what, stop=threading.Event(), max_refusals=1, max_failures=4
+    )
 
 
 def _from_spool(store: ObjectStore, entry: SpoolEntry) -> Salvaged:
@@ -56,7 +81,7 @@ def _from_spool(store: ObjectStore, entry: SpoolEntry) -> Salvaged:
     files = {n: p for n, p in entry.parts.items() if p.stat().st_size > 0 or n == 1}
     if m.upload_id is None and set(files) <= {1}:
         data = files[1].read_bytes() if files else b""
-        store.put(m.key, data, m.content_type, m.metadata)
+        _retried("put", lambda: store.put(m.key, data, m.content_type, m.metadata))
         return Salvaged(m.key, len(data), 1)
     if m.upload_id and not files:
         try:
@@ -64,41 +89,74 @@ def _from_spool(store: ObjectStore, entry: SpoolEntry) -> Salvaged:
             return Salvaged(m.key, 0, 0)  # completed, and killed before cleaning up
         except StorageError:
             pass
-    upload_id = m.upload_id or store.create_upload(m.key, m.content_type, m.metadata)
-    parts = {p.number: p for p in store.list_parts(m.key, upload_id)} if m.upload_id else {}
+    upload_id = m.upload_id or _retried(
+        "create", lambda: store.create_upload(m.key, m.content_type, m.metadata)
+    )
+    parts: dict[int, UploadedPart] = {}
+    if m.upload_id:
+        parts = {p.number: p for p in _retried("list", lambda: store.list_parts(m.key, upload_id))}
     for number, path in sorted(files.items()):
         data = path.read_bytes()
-        etag = store.upload_part(m.key, upload_id, number, data)
+        etag = _retried("part", lambda: store.upload_part(m.key, upload_id, number, data))  # noqa: B023
         parts[number] = UploadedPart(number, etag, len(data))
-    return _complete(store, m.key, upload_id, parts, m.content_type)
+    return _retried(
+        "complete", lambda: _complete(store, m.key, upload_id, parts, m.content_type, m.metadata)
+    )
 
 
-def salvage(store: ObjectStore, prefix: str, spool: Path | None = None) -> list[Salvaged]:
-    """Complete the uploads under `prefix` that an earlier attempt left incomplete."""
+@dataclass(frozen=True)
+class SalvagePlan:
+    """What earlier attempts left, taken before this attempt opens its own uploads (which
+    must not be mistaken for leftovers)."""
+
+    entries: tuple[SpoolEntry, ...]
+    pending: tuple[PendingUpload, ...]  # in the store, with no spool entry of their own
+
+
+def plan_salvage(store: ObjectStore, prefix: str, spool: Path | None) -> SalvagePlan:
+    entries = (
+        tuple(e for e in read_entries(spool) if e.manifest.key.startswith(prefix)) if spool else ()
+    )
+    in_spool = {e.manifest.key for e in entries}
+    listed = _retried("list uploads", lambda: store.list_uploads(prefix))
+    return SalvagePlan(entries, tuple(u for u in listed if u.key not in in_spool))
+
+
+def run_salvage(store: ObjectStore, plan: SalvagePlan) -> list[Salvaged]:
+    """Complete the planned uploads; one that fails is left as it is for the next attempt."""
     salvaged: list[Salvaged] = []
-    from_spool: set[str] = set()
-    for entry in read_entries(spool) if spool else []:
-        if not entry.manifest.key.startswith(prefix):
-            continue
+    for entry in plan.entries:
         try:
             salvaged.append(_from_spool(store, entry))
-        except StorageError as exc:  # keep the spool: the next attempt tries again
+        except StorageError as exc:  # keep the spool, and the store's parts, as they are
             log.warning(
                 "salvage from spool failed", extra={"key": entry.manifest.key, "error": str(exc)}
             )
             continue
-        from_spool.add(entry.manifest.key)
         shutil.rmtree(entry.directory, ignore_errors=True)
-    for pending in store.list_uploads(prefix):
-        if pending.key in from_spool:
-            continue
-        parts = {p.number: p for p in store.list_parts(pending.key, pending.upload_id)}
-        salvaged.append(
-            _complete(store, pending.key, pending.upload_id, parts, content_type_of(pending.key))
-        )
+    for pending in plan.pending:
+        key, upload_id = pending.key, pending.upload_id
+        try:
+            listed = _retried("list", lambda: store.list_parts(key, upload_id))  # noqa: B023
+            parts = {p.number: p for p in listed}
+            content_type = content_type_of(key)
+            salvaged.append(
+                _retried(
+                    "complete",
+                    lambda: _complete(store, key, upload_id, parts, content_type, {}),  # noqa: B023
+                )
+            )
+        except StorageError as exc:
+            log.warning("salvage failed", extra={"key": key, "error": str(exc)})
     for item in salvaged:
-        log.info("salvaged", extra={"key": item.key, "bytes": item.bytes, "parts": item.parts})
+        if item.parts:
+            log.info("salvaged", extra={"key": item.key, "bytes": item.bytes, "parts": item.parts})
     return [s for s in salvaged if s.parts]
+
+
+def salvage(store: ObjectStore, prefix: str, spool: Path | None = None) -> list[Salvaged]:
+    """Complete the uploads under `prefix` that an earlier attempt left incomplete."""
+    return run_salvage(store, plan_salvage(store, prefix, spool))
 
 
 def list_segments(

@@ -7,6 +7,7 @@ decided in one place and unit-tested without a network.
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ __all__ = [
     "credentials_from_env",
     "credentials_from_secret",
     "object_key",
+    "part_size_for",
     "recording_prefix",
     "s3_target",
 ]
@@ -130,3 +132,15 @@ def recording_prefix(path: str | None, recording_id: str) -> str:
 
 def object_key(path: str | None, recording_id: str, name: str) -> str:
     return recording_prefix(path, recording_id) + name
+
+
+MAX_PARTS = 10_000  # per multipart upload, on S3 and R2
+_MIB = 1024 * 1024
+_CEILING_BYTES_PER_S = 1_000_000  # 8 Mbit/s, above any composite's target bitrate
+
+
+def part_size_for(max_seconds: float, configured: int) -> int:
+    """The configured part size, grown in whole MiB until the longest recording allowed fits
+    in 10,000 parts (with 10% to spare) even at 8 Mbit/s: parts cannot change size midway."""
+    needed = math.ceil(max_seconds * _CEILING_BYTES_PER_S * 1.1 / MAX_PARTS / _MIB) * _MIB
+    return max(configured, needed)

@@ -1,7 +1,7 @@
 """The spool: an upload's bytes on local disk until the store has them.
 
-Each upload has a directory with `upload.json` (key, content type, metadata, upload id once
-created, whether the writer closed) and one `part-NNNNN` file per part not yet uploaded. A
+Each upload has a directory with `upload.json` (key, content type, metadata, and the upload
+id once created) and one `part-NNNNN` file per part not yet uploaded. A
 part file is deleted once the store has it, so the spool holds only what is at risk, and a
 bot that restarts in the same pod (an emptyDir outlives the container) finds the rest.
 """
@@ -33,7 +33,6 @@ class SpoolManifest:
     content_type: str
     metadata: Mapping[str, str] = field(default_factory=dict)
     upload_id: str | None = None
-    closed: bool = False
 
     def with_upload_id(self, upload_id: str) -> SpoolManifest:
         return replace(self, upload_id=upload_id)

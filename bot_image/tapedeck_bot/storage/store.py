@@ -17,15 +17,16 @@ __all__ = [
     "PendingUpload",
     "StorageError",
     "UploadedPart",
+    "complete_once",
 ]
 
 
 class StorageError(Exception):
     """A storage request failed; `retryable` says whether trying again may help."""
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+    def __init__(self, message: str, *, retryable: bool, code: str = "") -> None:
         super().__init__(message)
-        self.retryable = retryable
+        self.retryable, self.code = retryable, code  # code: the service's, e.g. NoSuchUpload
 
 
 @dataclass(frozen=True)
@@ -93,3 +94,20 @@ class ObjectStore(Protocol):
     def close(self) -> None:
         """Release the store's connections."""
         ...
+
+
+def complete_once(
+    store: ObjectStore,
+    key: str,
+    upload_id: str,
+    parts: Sequence[UploadedPart],
+    content_type: str,
+    metadata: Mapping[str, str],
+) -> None:
+    """Complete an upload, safe to retry: a retry after a lost answer finds the upload gone
+    (NoSuchUpload) and the object there, which is success."""
+    try:
+        store.complete_upload(key, upload_id, parts, content_type, metadata)
+    except StorageError as exc:
+        if exc.code != "NoSuchUpload" or store.head(key).size != sum(p.size for p in parts):
+            raise

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
-from tapedeck_bot.storage.store import ObjectStore, StorageError, UploadedPart
+from tapedeck_bot.storage.retry import call_with_retries
+from tapedeck_bot.storage.store import ObjectStore, StorageError, UploadedPart, complete_once
 
 __all__ = ["Destination", "TransferResult", "copy_object", "transfer"]
 
@@ -33,6 +36,14 @@ class TransferResult:
 
 
 Progress = Callable[[str, int], None]  # (destination, bytes copied so far to it)
+T = TypeVar("T")
+
+
+def _retried(request: Callable[[], T]) -> T:
+    """Outages get a few tries with backoff; a refusal fails this destination at once."""
+    return call_with_retries(
+        request, what="transfer", stop=threading.Event(), max_refusals=0, max_failures=4
+    )
 
 
 def copy_object(
@@ -50,14 +61,15 @@ def copy_object(
     parts: list[UploadedPart] = []
     buffer = bytearray()
 
+    metadata = info.metadata or {}
+
     def send(data: bytes) -> None:
         nonlocal upload_id
         if upload_id is None:
-            upload_id = dest.create_upload(dest_key, info.content_type, info.metadata or {})
-        number = len(parts) + 1
-        parts.append(
-            UploadedPart(number, dest.upload_part(dest_key, upload_id, number, data), len(data))
-        )
+            upload_id = _retried(lambda: dest.create_upload(dest_key, info.content_type, metadata))
+        number, created = len(parts) + 1, upload_id
+        etag = _retried(lambda: dest.upload_part(dest_key, created, number, data))
+        parts.append(UploadedPart(number, etag, len(data)))
         on_bytes(len(data))
 
     try:
@@ -67,12 +79,13 @@ def copy_object(
                 send(bytes(buffer[:part_size]))
                 del buffer[:part_size]
         if upload_id is None:  # smaller than a part
-            dest.put(dest_key, bytes(buffer), info.content_type, info.metadata or {})
+            _retried(lambda: dest.put(dest_key, bytes(buffer), info.content_type, metadata))
             on_bytes(len(buffer))
             return len(buffer)
         if buffer:
             send(bytes(buffer))
-        dest.complete_upload(dest_key, upload_id, parts, info.content_type, info.metadata or {})
+        created = upload_id
+        _retried(lambda: complete_once(dest, dest_key, created, parts, info.content_type, metadata))
     except BaseException:
         if upload_id is not None:
             with contextlib.suppress(StorageError):  # else the store's lifecycle drops it

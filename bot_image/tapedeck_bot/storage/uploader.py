@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
-from tapedeck_bot.storage.retry import backoff_delays
+from tapedeck_bot.storage.retry import call_with_retries
 from tapedeck_bot.storage.spool import SpoolManifest, part_path, upload_dir, write_manifest
-from tapedeck_bot.storage.store import ObjectStore, StorageError, UploadedPart
+from tapedeck_bot.storage.store import ObjectStore, StorageError, UploadedPart, complete_once
 
 __all__ = ["StreamingUpload", "UploadResult", "Uploads", "UploadsIncomplete"]
 
@@ -100,29 +100,17 @@ class Uploads:
             log.info("uploads caught up", extra={"pending_bytes": self._pending})
 
     def _retrying(self, what: str, request: Callable[[], T]) -> T:
-        """Run a storage request until it succeeds. Outages are waited out for as long as it
-        takes; a refusal (bad key, no bucket) is tried a few times, in case someone fixes it,
-        and then given up: the bytes stay in the spool for salvage. `abandon()` ends both."""
-        delays = backoff_delays()
-        refusals = 0
-        while True:
-            try:
-                result = request()
-            except StorageError as exc:
-                self.last_error = str(exc)
-                refusals += not exc.retryable
-                if refusals > _MAX_REFUSALS:
-                    raise
-                delay = next(delays)
-                log.warning(
-                    "storage request failed; retrying",
-                    extra={"request": what, "error": str(exc), "retry_in_s": round(delay, 2)},
-                )
-                if self._abandon.wait(delay):
-                    raise
-                continue
-            self.last_error = None
-            return result
+        """Outages are waited out for as long as it takes; a refusal is given up after a few
+        tries and the bytes stay in the spool for salvage. `abandon()` ends both."""
+
+        def noted(exc: StorageError) -> None:
+            self.last_error = str(exc)
+
+        result = call_with_retries(
+            request, what=what, stop=self._abandon, max_refusals=_MAX_REFUSALS, on_error=noted
+        )
+        self.last_error = None
+        return result
 
     def _submit(self, upload: StreamingUpload, fn: Callable[[], None]) -> None:
         def run() -> None:
@@ -155,16 +143,17 @@ class Uploads:
             return [u.result for u in self._uploads if u.result is not None]
 
     def abandon(self) -> None:
-        """Stop retrying; whatever is not uploaded stays in the spool."""
+        """Stop retrying (the pod is going away); what is not uploaded stays in the spool.
+        Safe from a signal handler: it only sets an event."""
         self._abandon.set()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def close(self) -> None:
+        """Release the workers and spool files; after `finish`, or after `abandon`."""
+        self._pool.shutdown(wait=True, cancel_futures=self._abandon.is_set())
         with self._lock:
             uploads = list(self._uploads)
         for upload in uploads:
             upload.release()
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
 
 
 class StreamingUpload:
@@ -268,25 +257,22 @@ class StreamingUpload:
             self._complete()
 
     def release(self) -> None:
-        """Close the spool file without uploading it: what is there waits for salvage."""
+        """Close the spool file; if not uploaded, what is there waits for salvage."""
         with self._write_lock:
-            self._file.close()
+            if not self._file.closed:
+                self._file.close()
 
     def close(self) -> None:
         """Hand the last part to the uploader and return; `Uploads.finish` waits for it."""
         with self._write_lock:
             if self._closed:
                 return
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError as exc:  # e.g. a full disk: fail the upload, never hang finish()
+                self.failed(f"spool write failed: {exc}")
+                raise
             last_number, last_size = self._number, self._in_part
-            self.manifest = SpoolManifest(
-                self.key,
-                self.manifest.content_type,
-                self.manifest.metadata,
-                self._upload_id,
-                closed=True,
-            )
-            write_manifest(self.dir, self.manifest)
             with self._state:
                 self._closed = True
                 complete_now = False
@@ -318,13 +304,15 @@ class StreamingUpload:
     def _complete(self) -> None:
         upload_id = self._ensure_upload()
         parts = [self._uploaded[n] for n in sorted(self._uploaded)]
-        self.uploads._retrying(
-            f"complete {self.key}",
-            lambda: self.uploads.store.complete_upload(
-                self.key, upload_id, parts, self.manifest.content_type, self.manifest.metadata
-            ),
-        )
-        self._finished(UploadResult(self.key, sum(p.size for p in parts), len(parts)))
+        size = sum(p.size for p in parts)
+        m = self.manifest
+        store = self.uploads.store
+
+        def complete() -> None:
+            complete_once(store, self.key, upload_id, parts, m.content_type, m.metadata)
+
+        self.uploads._retrying(f"complete {self.key}", complete)
+        self._finished(UploadResult(self.key, size, len(parts)))
 
     def _finished(self, result: UploadResult) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
