@@ -1,4 +1,5 @@
-"""Fixtures: real object stores on 127.0.0.1, SeaweedFS (S3, HTTP and HTTPS) and Azurite."""
+"""Fixtures: real object stores on 127.0.0.1: SeaweedFS (S3, HTTP and HTTPS), Miniflare's
+local R2 (HTTPS) and Azurite."""
 
 from __future__ import annotations
 
@@ -10,13 +11,21 @@ import pytest
 
 from tapedeck_bot.contract import StorageSpec
 from tapedeck_bot.storage import Credentials, ObjectStore, open_store
-from tapedeck_dev.storage_servers import Azurite, SeaweedFS
+from tapedeck_dev.storage_servers import Azurite, Miniflare, SeaweedFS
 from tests.storage.media import noise_recording
 
 
 @pytest.fixture(scope="session")
 def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
     server = SeaweedFS(tmp_path_factory.mktemp("seaweed"), https=True)
+    server.up()
+    yield server
+    server.down()
+
+
+@pytest.fixture(scope="session")
+def miniflare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Miniflare]:
+    server = Miniflare(tmp_path_factory.mktemp("miniflare"))
     server.up()
     yield server
     server.down()

