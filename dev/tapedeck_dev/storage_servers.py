@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +72,65 @@ def _log_tail(path: Path) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-15:])
 
 
+def _loopback_tls(directory: Path, ca_name: str) -> None:
+    """A throwaway CA (`ca.crt`, for clients) and a cert for 127.0.0.1 (`tls.crt`/`tls.key`).
+    Kept across restarts, so that clients trusting the CA go on trusting the server."""
+    if (directory / "ca.crt").exists():
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    authority = Authority(ca_name)
+    serving = authority.issue("127.0.0.1", hosts=("127.0.0.1", "localhost"))
+    (directory / "ca.crt").write_bytes(authority.pair.cert_pem)
+    (directory / "tls.crt").write_bytes(serving.cert_pem)
+    (directory / "tls.key").write_bytes(serving.key_pem)
+
+
+class _LocalServer:
+    """A server process of ours: started with its output in `log`, stopped with its group."""
+
+    name = "server"
+    log: Path
+
+    def __init__(self) -> None:
+        self._child: subprocess.Popen[bytes] | None = None
+
+    def _start(
+        self,
+        command: list[str],
+        ready: Callable[[], bool],
+        timeout_s: float,
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        with self.log.open("ab") as log:
+            self._child = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
+                cwd=cwd,
+            )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self._child.poll() is None:
+            if ready():
+                return
+            time.sleep(0.1)
+        self.down()
+        raise StorageServerError(
+            f"{self.name} did not start; last log lines:\n" + _log_tail(self.log)
+        )
+
+    def _log_says(self, text: str) -> bool:
+        return text in self.log.read_text(errors="replace")
+
+    def down(self) -> None:
+        _stop(self._child)
+        self._child = None
+
+
 @dataclass(frozen=True)
 class SeaweedPorts:
     """SeaweedFS listens on ~10 ports; they are all taken from `first` on."""
@@ -86,7 +146,9 @@ class SeaweedPorts:
         return self.first + 1
 
 
-class SeaweedFS:
+class SeaweedFS(_LocalServer):
+    name = "SeaweedFS"
+
     def __init__(
         self,
         root: Path,
@@ -96,9 +158,10 @@ class SeaweedFS:
         secret_key: str = "tapedeck-test-secret",
         https: bool = False,
     ) -> None:
+        super().__init__()
         self.root, self.ports, self.https = root, ports, https
         self.access_key, self.secret_key = access_key, secret_key
-        self._child: subprocess.Popen[bytes] | None = None
+        self.log = root / "weed.log"
 
     @property
     def endpoint(self) -> str:
@@ -111,10 +174,6 @@ class SeaweedFS:
     @property
     def ca_file(self) -> Path:
         return self.root / "tls" / "ca.crt"
-
-    @property
-    def log(self) -> Path:
-        return self.root / "weed.log"
 
     def _command(self) -> list[str]:
         weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
@@ -143,14 +202,8 @@ class SeaweedFS:
             f"-s3.config={self.root / 's3.json'}",
         ]  # fmt: skip
         if self.https:
-            tls = self.root / "tls"
-            if not self.ca_file.exists():
-                tls.mkdir(parents=True, exist_ok=True)
-                authority = Authority("tapedeck-test-storage-ca")
-                serving = authority.issue("127.0.0.1", hosts=("127.0.0.1", "localhost"))
-                self.ca_file.write_bytes(authority.pair.cert_pem)
-                (tls / "tls.crt").write_bytes(serving.cert_pem)
-                (tls / "tls.key").write_bytes(serving.key_pem)
+            tls = self.ca_file.parent
+            _loopback_tls(tls, "tapedeck-test-storage-ca")
             command += [
                 f"-s3.port.https={self.ports.s3_https}",
                 f"-s3.cert.file={tls / 'tls.crt'}",
@@ -161,23 +214,7 @@ class SeaweedFS:
     def up(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "data").mkdir(exist_ok=True)
-        with self.log.open("ab") as log:
-            self._child = subprocess.Popen(
-                self._command(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self._child.poll() is not None:
-                break
-            if self._answers():
-                return
-            time.sleep(0.2)
-        self.down()
-        raise StorageServerError("SeaweedFS did not start; last log lines:\n" + _log_tail(self.log))
+        self._start(self._command(), self._answers, 60)
 
     def _answers(self) -> bool:
         import boto3
@@ -200,25 +237,20 @@ class SeaweedFS:
         finally:
             client.close()
 
-    def down(self) -> None:
-        _stop(self._child)
-        self._child = None
 
+class Azurite(_LocalServer):
+    name = "Azurite"
 
-class Azurite:
     def __init__(self, root: Path, port: int = 17360) -> None:
+        super().__init__()
         self.root, self.port = root, port
-        self._child: subprocess.Popen[bytes] | None = None
+        self.log = root / "azurite.log"
 
     account_name, account_key = AZURITE_ACCOUNT, AZURITE_KEY
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}/{AZURITE_ACCOUNT}"
-
-    @property
-    def log(self) -> Path:
-        return self.root / "azurite.log"
 
     @staticmethod
     def ensure_installed() -> Path:
@@ -236,26 +268,7 @@ class Azurite:
             str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(self.port),
             "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--loose",
         ]  # fmt: skip
-        with self.log.open("ab") as log:
-            self._child = subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                cwd=self.root,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and self._child.poll() is None:
-            if "successfully listens" in self.log.read_text(errors="replace"):
-                return
-            time.sleep(0.1)
-        self.down()
-        raise StorageServerError("Azurite did not start; last log lines:\n" + _log_tail(self.log))
-
-    def down(self) -> None:
-        _stop(self._child)
-        self._child = None
+        self._start(command, lambda: self._log_says("successfully listens"), 30, cwd=self.root)
 
 
 MINIFLARE_VERSION = "4.20260730.0"  # the first with the local R2 S3 endpoint
@@ -278,13 +291,16 @@ process.on("SIGTERM", stop); process.on("SIGINT", stop);
 """
 
 
-class Miniflare:
+class Miniflare(_LocalServer):
     """Local R2 over HTTPS (self-signed CA) with one bucket; it cannot create buckets."""
 
+    name = "Miniflare"
+
     def __init__(self, root: Path, port: int = 17370, bucket: str = "recordings") -> None:
+        super().__init__()
         self.root, self.port, self.bucket = root, port, bucket
         self.access_key, self.secret_key = "tapedeck-r2", "tapedeck-r2-secret"
-        self._child: subprocess.Popen[bytes] | None = None
+        self.log = root / "miniflare.log"
 
     @property
     def endpoint(self) -> str:
@@ -292,11 +308,7 @@ class Miniflare:
 
     @property
     def ca_file(self) -> Path:
-        return self.root / "ca.crt"
-
-    @property
-    def log(self) -> Path:
-        return self.root / "miniflare.log"
+        return self.root / "tls" / "ca.crt"
 
     @staticmethod
     def ensure_installed() -> tuple[Path, Path]:
@@ -311,37 +323,15 @@ class Miniflare:
     def up(self) -> None:
         node, prefix = self.ensure_installed()
         self.root.mkdir(parents=True, exist_ok=True)
-        authority = Authority("tapedeck-test-r2-ca")
-        serving = authority.issue("127.0.0.1", hosts=("127.0.0.1", "localhost"))
-        self.ca_file.write_bytes(authority.pair.cert_pem)
-        (self.root / "tls.crt").write_bytes(serving.cert_pem)
-        (self.root / "tls.key").write_bytes(serving.key_pem)
+        tls = self.ca_file.parent
+        _loopback_tls(tls, "tapedeck-test-r2-ca")
         script = prefix / "r2_s3.mjs"  # beside node_modules, so that it resolves miniflare
         script.write_text(_MINIFLARE_SCRIPT)
         env = {
             **os.environ,
-            "MF_HTTPS_KEY": str(self.root / "tls.key"),
-            "MF_HTTPS_CERT": str(self.root / "tls.crt"),
+            "MF_HTTPS_KEY": str(tls / "tls.key"),
+            "MF_HTTPS_CERT": str(tls / "tls.crt"),
         }
         command = [str(node), str(script), str(self.port), self.bucket, self.access_key,
                    self.secret_key]  # fmt: skip
-        with self.log.open("ab") as log:
-            self._child = subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                env=env,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and self._child.poll() is None:
-            if "ready https://" in self.log.read_text(errors="replace"):
-                return
-            time.sleep(0.1)
-        self.down()
-        raise StorageServerError("Miniflare did not start; last log lines:\n" + _log_tail(self.log))
-
-    def down(self) -> None:
-        _stop(self._child)
-        self._child = None
+        self._start(command, lambda: self._log_says("ready https://"), 60, env=env)

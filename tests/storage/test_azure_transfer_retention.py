@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -25,23 +23,11 @@ from tapedeck_bot.storage import (
 )
 from tapedeck_bot.storage.s3 import S3Store
 from tapedeck_dev.storage_servers import Azurite, SeaweedFS
+from tests.storage.http import get, refused
 from tests.storage_fixtures import azure_store, s3_spec, seaweed_store
 
 MIB = 1024 * 1024
 STARTED = dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.UTC)
-
-
-def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        body: bytes = response.read()
-        return body
-
-
-def _refused(url: str) -> int:
-    with pytest.raises(urllib.error.HTTPError) as caught:
-        _get(url)
-    caught.value.close()
-    return caught.value.code
 
 
 def test_azure_staged_upload_and_sas_download(
@@ -70,11 +56,11 @@ def test_azure_staged_upload_and_sas_download(
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(signed.url).query)
     expiry = dt.datetime.fromisoformat(query["se"][0].replace("Z", "+00:00"))
     assert expiry <= dt.datetime.now(dt.UTC) + dt.timedelta(days=7)  # clamped like SigV4
-    assert _get(signed.url) == reference
-    assert _refused(signed.url.replace("sig=", "sig=A")) == 403
+    assert get(signed.url) == reference
+    assert refused(signed.url.replace("sig=", "sig=A")) == 403
     short = presign(store, "rec/1/composite.webm", dt.timedelta(seconds=1))
     time.sleep(2.1)
-    assert _refused(short.url) == 403
+    assert refused(short.url) == 403
     store.close()
 
 

@@ -7,25 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from tapedeck_bot.contract import StorageSpec
 from tapedeck_bot.storage import Credentials, ObjectStore, StorageError, Uploads, open_store
 from tapedeck_bot.storage.store import UploadedPart
 from tapedeck_dev.storage_servers import Miniflare
+from tests.storage_fixtures import s3_spec
 
 MIB = 1024 * 1024
 
 
 def _store(server: Miniflare, storage_type: str, closing: list[ObjectStore]) -> ObjectStore:
-    extra = {"region": "us-east-1"} if storage_type == "s3" else {}
-    spec = StorageSpec.model_validate(
-        {
-            "type": storage_type,
-            "endpoint": server.endpoint,
-            "bucket": server.bucket,
-            "secretRef": {"name": "r2"},
-            **extra,
-        }
-    )
+    spec = s3_spec(server.endpoint, server.bucket, storage_type)
     store = open_store(
         spec, Credentials(server.access_key, server.secret_key), verify=str(server.ca_file)
     )

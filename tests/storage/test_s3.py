@@ -6,13 +6,9 @@ import datetime as dt
 import hashlib
 import random
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tapedeck_bot.storage import (
     Credentials,
@@ -25,6 +21,7 @@ from tapedeck_bot.storage import (
 from tapedeck_bot.storage.s3 import S3Store
 from tapedeck_bot.storage.store import UploadedPart, complete_once
 from tapedeck_dev.storage_servers import SeaweedFS
+from tests.storage.http import get, refused
 from tests.storage_fixtures import s3_spec
 
 MIB = 1024 * 1024
@@ -53,12 +50,6 @@ def _feed(upload: Any, data: bytes, rng: random.Random) -> None:
         n = rng.randint(1, 256 * 1024)
         upload.write(data[at : at + n])
         at += n
-
-
-def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        body: bytes = response.read()
-        return body
 
 
 def test_recording_streams_in_equal_parts_while_written(
@@ -120,20 +111,14 @@ def test_presigned_get_downloads_and_refuses_tampering_and_expiry(
     assert signed.expires_at - before <= dt.timedelta(days=7, seconds=1)  # clamped
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(signed.url).query)
     assert query["X-Amz-Expires"] == ["604800"]
-    assert _get(signed.url) == body  # a plain HTTP client, no credentials
+    assert get(signed.url) == body  # a plain HTTP client, no credentials
 
     tampered = signed.url.replace("out.webm", "other.webm")
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        _get(tampered)
-    assert refused.value.code == 403
-    refused.value.close()
+    assert refused(tampered) == 403
 
     short = presign(s3, "r/1/out.webm", dt.timedelta(seconds=1))
     time.sleep(2.1)
-    with pytest.raises(urllib.error.HTTPError) as expired:
-        _get(short.url)
-    assert expired.value.code == 403
-    expired.value.close()
+    assert refused(short.url) == 403
 
 
 def test_r2_client_sends_no_checksum_trailer_over_https(
