@@ -97,7 +97,7 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tapedeck_bot.standalone import run_pod
+    from tapedeck_bot.pod import run_pod
 
     raw = args.config.read_text() if args.config else os.environ.get(CONFIG_ENV)
     if not raw:

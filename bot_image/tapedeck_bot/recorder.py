@@ -15,7 +15,7 @@ from typing import Protocol
 
 from tapedeck_bot.composite.encoder import CONTENT_TYPES, EncoderSettings
 from tapedeck_bot.composite.pipeline import CompositePipeline
-from tapedeck_bot.contract import Layout, Output, StopReason, TracksSpec
+from tapedeck_bot.contract import Layout, Output, Participant, StopReason, TracksSpec
 from tapedeck_bot.control import RecordingControl
 from tapedeck_bot.media.router import MediaRouter
 from tapedeck_bot.media.writer import OpenWriter
@@ -46,10 +46,11 @@ class TracksJob:
 
 @dataclass(frozen=True)
 class Progress:
-    participants: int
+    participants: int  # present now
     recorded_s: float
     bytes_written: int
     paused: bool
+    roster: tuple[Participant, ...] = ()  # everyone seen, in join order, with UTC times
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class Recorder:
         max_seconds: float = 86400,
         idle_timeout_s: float = 60,
         on_progress: Callable[[Progress], None] | None = None,
+        on_started: Callable[[dt.datetime], None] | None = None,
         progress_every_s: float = 1.0,
     ) -> None:
         if composite is None and tracks is None:
@@ -87,6 +89,7 @@ class Recorder:
         self.connector, self.composite, self.tracks = connector, composite, tracks
         self.control = RecordingControl(max_seconds=max_seconds, idle_timeout_s=idle_timeout_s)
         self.on_progress = on_progress
+        self.on_started = on_started
         self.progress_every_s = progress_every_s
         self.t0: float | None = None
 
@@ -136,7 +139,9 @@ class Recorder:
         for pipeline in pipelines:
             pipeline.start()
         log.info("recording started", extra={"started_at": wall_t0})
-        error = await self._supervise(router, pipelines, meeting)
+        if self.on_started is not None:
+            self.on_started(dt.datetime.fromtimestamp(wall_t0, dt.UTC))
+        error = await self._supervise(router, pipelines, meeting, wall_t0)
         for pipeline in pipelines:
             await asyncio.to_thread(pipeline.done.wait)
             if pipeline.error is not None and error is None:
@@ -164,7 +169,11 @@ class Recorder:
         return result
 
     async def _supervise(
-        self, router: MediaRouter, pipelines: list[_Pipeline], meeting: asyncio.Task[None]
+        self,
+        router: MediaRouter,
+        pipelines: list[_Pipeline],
+        meeting: asyncio.Task[None],
+        wall_t0: float,
     ) -> str | None:
         error: str | None = None
         last_progress = 0.0
@@ -187,7 +196,23 @@ class Recorder:
                         recorded_s=self.control.recorded(now),
                         bytes_written=sum(p.bytes_written for p in pipelines),
                         paused=self.control.paused,
+                        roster=_roster(router, wall_t0),
                     )
                 )
             await asyncio.sleep(_CHECK_S)
         return error
+
+
+def _roster(router: MediaRouter, wall_t0: float) -> tuple[Participant, ...]:
+    def utc(media_s: float) -> dt.datetime:
+        return dt.datetime.fromtimestamp(wall_t0 + media_s, dt.UTC)
+
+    return tuple(
+        Participant(
+            user_id=m.info.user_id,
+            display_name=m.info.display_name,
+            joined_at=utc(m.joined_at),
+            left_at=utc(m.left_at) if m.left_at is not None else None,
+        )
+        for m in router.snapshot()
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from tapedeck_bot.composite.encoder import EXTENSIONS, EncoderSettings
 from tapedeck_bot.contract import (
@@ -27,7 +29,7 @@ from tapedeck_bot.logs import configure
 from tapedeck_bot.media.writer import FileWriter, OpenWriter
 from tapedeck_bot.meeting import MediaKind as MeetingMediaKind
 from tapedeck_bot.meeting import MeetingError
-from tapedeck_bot.recorder import CompositeJob, Progress, Recorder, TracksJob
+from tapedeck_bot.recorder import CompositeJob, Progress, Recorder, RecordingResult, TracksJob
 from tapedeck_bot.storage import (
     MissingCredentials,
     ObjectStore,
@@ -48,7 +50,16 @@ from tapedeck_bot.storage import (
 from tapedeck_bot.tracks.recorder import TRACK_KINDS
 from tapedeck_bot.webrtc import restrict_host_candidates
 
-__all__ = ["LocalRecording", "UploadTarget", "record_locally", "run_pod"]
+__all__ = [
+    "LocalRecording",
+    "PrintedProgress",
+    "RecordingObserver",
+    "UploadTarget",
+    "finish_earlier_attempts",
+    "pod_recording",
+    "record",
+    "record_locally",
+]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_MEETING, EXIT_BAD_CONFIG = 0, 1, 2, 2
 # After the stop, how long to wait for the uploads before leaving the rest to the spool.
@@ -192,14 +203,66 @@ async def _finish_uploads(
     return listed, error
 
 
-async def _record(job: LocalRecording) -> int:
+class RecordingObserver(Protocol):
+    """Told what happens to one recording: the CLI prints it, the pod reports it."""
+
+    def started(self, recorder: Recorder, at: dt.datetime) -> None: ...
+
+    def progress(self, progress: Progress, uploads: Uploads | None) -> None: ...
+
+    def stopped(self, result: RecordingResult) -> None:
+        """Recording ended; the uploads are being finished."""
+
+    def finished(
+        self, result: RecordingResult, outputs: list[Output], upload_error: str | None
+    ) -> None:
+        """Uploads are done: every output is in the bucket, or with `upload_error` some are
+        still in the spool. `result.error` says whether the recording itself failed."""
+
+    def failed(self, error: str) -> None:
+        """The meeting could not be recorded at all (a wrong room, a refused pin)."""
+
+
+class PrintedProgress:
+    """`tapedeck-bot record`'s observer: progress lines and the outputs on stdout."""
+
+    def started(self, recorder: Recorder, at: dt.datetime) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGUSR1, recorder.pause)
+        loop.add_signal_handler(signal.SIGUSR2, recorder.resume)
+
+    def progress(self, progress: Progress, uploads: Uploads | None) -> None:
+        _print_progress(progress, uploads)
+
+    def stopped(self, result: RecordingResult) -> None:
+        pass
+
+    def finished(
+        self, result: RecordingResult, outputs: list[Output], upload_error: str | None
+    ) -> None:
+        for output in outputs:
+            print(f"output: {json.dumps(output.to_wire())}", flush=True)
+        print(
+            f"stopped: reason={result.stop_reason} recorded={result.recorded_s:.2f}s "
+            f"outputs={len(outputs)}",
+            flush=True,
+        )
+        if result.error or upload_error:
+            print(f"tapedeck-bot: {result.error or upload_error}", file=sys.stderr)
+
+    def failed(self, error: str) -> None:
+        print(f"tapedeck-bot: {error}", file=sys.stderr)
+
+
+async def record(job: LocalRecording, observer: RecordingObserver) -> int:
+    """Record `job`, telling `observer`; SIGTERM stops with TERMINATED, SIGINT with STOPPED."""
     restrict_host_candidates()
     upload = None
     if job.upload is not None:
         try:
             upload = _start_uploads(job.upload, job.max_seconds)
         except MissingCredentials as exc:
-            print(f"tapedeck-bot: {exc}", file=sys.stderr)
+            observer.failed(str(exc))
             return EXIT_BAD_CONFIG
     uploads = upload.uploads if upload else None
     # Salvage (uploads from the spool) runs beside the recording: the meeting does not wait.
@@ -209,56 +272,44 @@ async def _record(job: LocalRecording) -> int:
         else None
     )
     composite, tracks = _jobs(job, uploads, upload.prefix if upload else "")
+    recorder: Recorder
     recorder = Recorder(
         _connector(job),
         composite=composite,
         tracks=tracks,
         max_seconds=job.max_seconds,
         idle_timeout_s=job.idle_timeout_s,
-        on_progress=lambda progress: _print_progress(progress, uploads),
+        on_progress=lambda progress: observer.progress(progress, uploads),
+        on_started=lambda at: observer.started(recorder, at),
     )
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, recorder.stop, StopReason.TERMINATED)
     loop.add_signal_handler(signal.SIGINT, recorder.stop, StopReason.STOPPED)
-    loop.add_signal_handler(signal.SIGUSR1, recorder.pause)
-    loop.add_signal_handler(signal.SIGUSR2, recorder.resume)
     try:
         result = await recorder.run()
     except MeetingError as exc:
-        print(f"tapedeck-bot: {exc}", file=sys.stderr)
+        observer.failed(str(exc))
         return EXIT_BAD_MEETING
+    observer.stopped(result)
     outputs = result.outputs
     upload_error = None
     if upload is not None:
         outputs, upload_error = await _finish_uploads(upload, len(outputs), salvaging)
-    for output in outputs:
-        print(f"output: {json.dumps(output.to_wire())}", flush=True)
-    print(
-        f"stopped: reason={result.stop_reason} recorded={result.recorded_s:.2f}s "
-        f"outputs={len(outputs)}",
-        flush=True,
-    )
-    if result.error or upload_error:
-        print(f"tapedeck-bot: {result.error or upload_error}", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
+    observer.finished(result, outputs, upload_error)
+    return EXIT_FAILED if result.error or upload_error else EXIT_OK
 
 
 def record_locally(job: LocalRecording) -> int:
     configure()
-    return asyncio.run(_record(job))
+    return asyncio.run(record(job, PrintedProgress()))
 
 
-def run_pod(config: BotConfig) -> int:
-    """The bot pod's entry point: record the configured meeting into the spool directory."""
+def pod_recording(config: BotConfig) -> LocalRecording:
+    """What a bot pod records: its Recording's spec, into the spool, uploaded if configured."""
     spec = config.spec
     janus = spec.meeting.janus
     if janus is None:
-        print(
-            "tapedeck-bot run: only spec.meeting.janus is supported by this bot version",
-            file=sys.stderr,
-        )
-        return EXIT_BAD_MEETING
+        raise ValueError("only spec.meeting.janus is supported by this bot version")
     spool = Path(config.spool_dir)
     extension = EXTENSIONS[spec.composite.video.codec]
     name = f"{config.file_stem}_composite.{extension}"
@@ -267,18 +318,29 @@ def run_pod(config: BotConfig) -> int:
         # Each attempt's composite is its own segment: salvage keeps the earlier ones.
         name = f"{config.file_stem}_composite_{round(time.time() * 1000)}.{extension}"
         upload = UploadTarget(config.storage, config.recording_id, config.upload, spool)
-    return record_locally(
-        LocalRecording(
-            janus_url=janus.url,
-            room=janus.room,
-            composite=spec.composite if spec.composite.enabled else None,
-            composite_out=spool / name,
-            tracks=spec.tracks if spec.tracks.enabled else None,
-            tracks_dir=spool,
-            prefix=spec.file_name_prefix,
-            max_seconds=spec.max_seconds,
-            idle_timeout_s=spec.idle_timeout_seconds,
-            pin=os.environ.get(PIN_ENV),
-            upload=upload,
-        )
+    return LocalRecording(
+        janus_url=janus.url,
+        room=janus.room,
+        composite=spec.composite if spec.composite.enabled else None,
+        composite_out=spool / name,
+        tracks=spec.tracks if spec.tracks.enabled else None,
+        tracks_dir=spool,
+        prefix=spec.file_name_prefix,
+        max_seconds=spec.max_seconds,
+        idle_timeout_s=spec.idle_timeout_seconds,
+        pin=os.environ.get(PIN_ENV),
+        upload=upload,
     )
+
+
+async def finish_earlier_attempts(
+    target: UploadTarget, max_seconds: float
+) -> tuple[list[Output], str | None]:
+    """Record nothing: complete what earlier attempts left in the spool and list the bucket."""
+    upload = _start_uploads(target, max_seconds)
+    salvaging = (
+        asyncio.create_task(asyncio.to_thread(run_salvage, upload.store, upload.leftovers))
+        if upload.leftovers
+        else None
+    )
+    return await _finish_uploads(upload, 0, salvaging)

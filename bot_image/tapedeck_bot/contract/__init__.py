@@ -11,6 +11,12 @@ from tapedeck_bot.contract.bot import (
     BotConfig,
     UploadSettings,
 )
+from tapedeck_bot.contract.history import (
+    TERMINAL,
+    current_phase,
+    merge_history,
+    status_with_history,
+)
 from tapedeck_bot.contract.names import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from tapedeck_bot.contract.spec import (
     AudioCodec,
@@ -47,6 +53,7 @@ __all__ = [
     "PIN_ENV",
     "PLURAL",
     "STORAGE_SECRET_ENV",
+    "TERMINAL",
     "VERSION",
     "AudioCodec",
     "BotConfig",
@@ -72,4 +79,7 @@ __all__ = [
     "UploadSettings",
     "VideoCodec",
     "WebhookSpec",
+    "current_phase",
+    "merge_history",
+    "status_with_history",
 ]

@@ -135,6 +135,10 @@ class OperatorStatus(CamelModel):
     bot_pod: (
         Annotated[str, Field(max_length=253, description="the pod recording this meeting")] | None
     ) = None
+    attempts: Annotated[int, Field(ge=0, description="bot pods started so far")] = 0
+    last_attempt_at: datetime | None = Field(
+        default=None, description="when the latest bot pod was created; backoff counts from it"
+    )
 
 
 class RecordingStatus(BotStatus, OperatorStatus):

@@ -1,0 +1,99 @@
+"""The operator's settings: one YAML file (`tapedeck-operator run --config`), the same file the
+Helm chart renders into a ConfigMap. Every field has a documented default, so no file at all
+is a working configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import Field, ValidationError
+
+from tapedeck_bot.contract import StorageSpec, UploadSettings
+from tapedeck_bot.contract.base import CamelModel
+
+__all__ = ["BotSettings", "ConfigError", "OperatorSettings", "Resources", "load_settings"]
+
+
+class ConfigError(ValueError):
+    pass
+
+
+class Resources(CamelModel):
+    """A container's requests and limits, as Kubernetes quantities."""
+
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+
+
+# A 720p30 composite encodes in about one core (bench/RESULTS.md); audio tracks need little.
+_COMPOSITE = Resources(
+    requests={"cpu": "1", "memory": "512Mi"}, limits={"cpu": "2", "memory": "1536Mi"}
+)
+_TRACKS = Resources(
+    requests={"cpu": "250m", "memory": "256Mi"}, limits={"cpu": "1", "memory": "768Mi"}
+)
+
+
+class BotSettings(CamelModel):
+    """How the operator runs bot pods."""
+
+    image: str = "ghcr.io/tapedeck/bot:0.1.0"
+    image_pull_policy: str = "IfNotPresent"
+    command: list[str] = ["tapedeck-bot", "run"]
+    env: dict[str, str] = Field(
+        default={}, description="extra environment for every bot (never secrets: use Secrets)"
+    )
+    composite_resources: Resources = _COMPOSITE
+    tracks_resources: Resources = Field(default=_TRACKS, description="for tracks-only bots")
+    node_selector: dict[str, str] = {}
+    tolerations: list[dict[str, str | int]] = []
+    priority_class_name: str | None = None
+    grace_period_seconds: Annotated[
+        int, Field(ge=30, le=86400, description="time a stopped bot has to finish its uploads")
+    ] = 900
+    max_attempts: Annotated[
+        int, Field(ge=1, le=100, description="bot pods per Recording before ERRORED")
+    ] = 5
+    max_restarts: Annotated[
+        int,
+        Field(ge=0, le=100, description="in-place container restarts before a new attempt"),
+    ] = 5
+    start_timeout_seconds: Annotated[
+        int,
+        Field(ge=1, description="how long a missing Secret is waited for before ERRORED"),
+    ] = 300
+    spool_size_limit: str = "20Gi"
+    upload: UploadSettings = UploadSettings()
+
+
+class OperatorSettings(CamelModel):
+    bot: BotSettings = BotSettings()
+    storage: StorageSpec | None = Field(
+        default=None, description="the default bucket for Recordings without spec.storage"
+    )
+    reconcile_interval_seconds: Annotated[float, Field(gt=0, le=300)] = 2.0
+    metrics_port: Annotated[int, Field(ge=0, le=65535, description="0 turns it off")] = 9090
+    health_port: Annotated[int, Field(ge=0, le=65535, description="0 turns it off")] = 8080
+    listen_address: str = Field(
+        default="0.0.0.0", description="where /metrics and /healthz listen (127.0.0.1 locally)"
+    )
+
+
+def load_settings(path: Path | None) -> OperatorSettings:
+    """The settings in `path`, or the defaults; errors name the field and the file."""
+    if path is None:
+        return OperatorSettings()
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+        return OperatorSettings.model_validate(raw)
+    except OSError as exc:
+        raise ConfigError(f"cannot read --config {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not YAML: {exc}") from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from exc

@@ -1,0 +1,125 @@
+"""kopf handlers: parse what kopf hands over, call `reconcile`, report. Nothing else.
+
+Registered into a registry by `register`, so the settings (the reconcile interval among them)
+come from the operator's config file rather than from import-time globals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from tapedeck_bot.contract import (
+    GROUP,
+    PLURAL,
+    TERMINAL,
+    VERSION,
+    Phase,
+    Transition,
+    current_phase,
+)
+from tapedeck_operator.manifests import MANAGED_BY
+from tapedeck_operator.observing import active_meeting_key, parse_time, pod_view, recording_uid_of
+from tapedeck_operator.policy import PodView, Step
+from tapedeck_operator.reconcile import Context, Rival, reconcile
+
+__all__ = ["register"]
+
+_RECORDINGS = (GROUP, VERSION, PLURAL)
+# After this long past its deletion, a Recording is let go even if its bot never finished.
+_DELETE_SLACK_S = 30
+
+
+def _configure(settings: kopf.OperatorSettings) -> None:
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING  # our own Events say what happened
+    settings.scanning.disabled = True  # fixed resources: no CRD or namespace watching (RBAC)
+    settings.execution.max_workers = 16
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.error_backoffs = [1, 2, 5, 10, 20]
+
+
+def _post_events(body: kopf.Body, step: Step) -> None:
+    for transition in step.transitions:
+        kind = "Warning" if transition.phase is Phase.ERRORED else "Normal"
+        reason = transition.phase.value.capitalize()
+        kopf.event(body, type=kind, reason=reason, message=step.error or transition.reason or "")
+    for reason, message in step.events:
+        kopf.event(body, type="Normal", reason=reason, message=message)
+
+
+def _phase(body: Mapping[str, Any]) -> Phase | None:
+    history = (body.get("status") or {}).get("history") or []
+    return current_phase(Transition.model_validate(e) for e in history)
+
+
+def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        _configure(settings)
+
+    @kopf.index("pods", labels=MANAGED_BY, registry=registry)
+    def bot_pods(body: kopf.Body, **_: Any) -> dict[str, PodView] | None:
+        uid = recording_uid_of(body)
+        return {uid: pod_view(body)} if uid else None
+
+    @kopf.index(*_RECORDINGS, registry=registry)
+    def meetings(body: kopf.Body, **_: Any) -> dict[tuple[str, str], Rival] | None:
+        key = active_meeting_key(body)
+        meta = body["metadata"]
+        return {key: Rival(meta["creationTimestamp"], meta["name"], meta["uid"])} if key else None
+
+    async def run(body: kopf.Body, bot_pods: Any, meetings: Any) -> Step:
+        uid = body["metadata"]["uid"]
+        key = (body["metadata"]["namespace"], body["spec"]["meeting"]["id"])
+        lock = ctx.locks.setdefault(uid, asyncio.Lock())
+        async with lock:
+            with ctx.metrics.reconcile_seconds.time():
+                try:
+                    step, _created = await reconcile(
+                        ctx,
+                        body,
+                        pods=list(bot_pods.get(uid, [])),
+                        rivals=list(meetings.get(key, [])),
+                        now=dt.datetime.now(dt.UTC),
+                    )
+                except Exception:
+                    ctx.metrics.reconcile_errors.inc()
+                    raise
+        _post_events(body, step)
+        return step
+
+    @kopf.on.create(*_RECORDINGS, registry=registry)
+    async def created(*, body: kopf.Body, **kwargs: Any) -> None:
+        await run(body, kwargs["bot_pods"], kwargs["meetings"])
+
+    @kopf.timer(*_RECORDINGS, interval=ctx.settings.reconcile_interval_seconds, registry=registry)
+    async def tick(*, body: kopf.Body, **kwargs: Any) -> None:
+        if _phase(body) in TERMINAL:
+            return
+        await run(body, kwargs["bot_pods"], kwargs["meetings"])
+
+    @kopf.on.delete(*_RECORDINGS, registry=registry)
+    async def deleting(*, body: kopf.Body, **kwargs: Any) -> None:
+        uid = body["metadata"]["uid"]
+        await run(body, kwargs["bot_pods"], kwargs["meetings"])
+        deleted_at = parse_time(body["metadata"].get("deletionTimestamp"))
+        limit = ctx.settings.bot.grace_period_seconds + _DELETE_SLACK_S
+        overdue = (
+            deleted_at is not None
+            and (dt.datetime.now(dt.UTC) - deleted_at).total_seconds() > limit
+        )
+        if _phase(body) not in TERMINAL and not overdue:
+            raise kopf.TemporaryError("waiting for the bot to finish its uploads", delay=2)
+        ctx.locks.pop(uid, None)
+        ctx.metrics.phases.pop(uid, None)

@@ -1,0 +1,154 @@
+"""The operator's calls to the API server, through the official client: the only module that
+imports `kubernetes`. Calls block; handlers run them with `asyncio.to_thread`.
+
+Answers are plain dicts (the raw JSON), which the pure modules read; 409 on create means the
+object is already there (handlers are retried, so creation must be idempotent).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from tapedeck_bot.contract import GROUP, PLURAL, VERSION
+
+__all__ = ["ClusterApi", "Conflict", "KubeClusterApi", "NotFound", "api_client"]
+
+_TIMEOUT = (5.0, 30.0)
+
+
+class Conflict(RuntimeError):
+    """A resourceVersion precondition failed."""
+
+
+class NotFound(RuntimeError):
+    pass
+
+
+class ClusterApi(Protocol):
+    def create(self, obj: dict[str, Any]) -> None:
+        """Create a namespaced ServiceAccount, Role, RoleBinding or Pod; existing is fine."""
+
+    def delete_pod(self, namespace: str, name: str) -> None: ...
+
+    def secret_keys(self, namespace: str, name: str) -> set[str] | None:
+        """The Secret's data keys, or None if there is no such Secret."""
+
+    def get_recording(self, namespace: str, name: str) -> dict[str, Any]: ...
+
+    def patch_recording_status(
+        self,
+        namespace: str,
+        name: str,
+        status: dict[str, Any],
+        resource_version: str | None = None,
+    ) -> dict[str, Any]: ...
+
+
+def api_client(kubeconfig: str | None = None) -> client.ApiClient:
+    """In-cluster credentials in a pod; otherwise `kubeconfig` or $KUBECONFIG."""
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, client_configuration=configuration
+        )
+    return client.ApiClient(configuration)
+
+
+def _json(response: Any) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(response.data)
+    return data
+
+
+class KubeClusterApi:
+    def __init__(self, api: client.ApiClient) -> None:
+        self._core = client.CoreV1Api(api)
+        self._rbac = client.RbacAuthorizationV1Api(api)
+        self._custom = client.CustomObjectsApi(api)
+
+    def create(self, obj: dict[str, Any]) -> None:
+        namespace = obj["metadata"]["namespace"]
+        creators: dict[str, Callable[..., Any]] = {
+            "ServiceAccount": self._core.create_namespaced_service_account,
+            "Pod": self._core.create_namespaced_pod,
+            "Role": self._rbac.create_namespaced_role,
+            "RoleBinding": self._rbac.create_namespaced_role_binding,
+        }
+        create = creators[obj["kind"]]
+        try:
+            create(namespace, obj, _preload_content=False, _request_timeout=_TIMEOUT)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+
+    def delete_pod(self, namespace: str, name: str) -> None:
+        try:
+            self._core.delete_namespaced_pod(
+                name, namespace, _preload_content=False, _request_timeout=_TIMEOUT
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def secret_keys(self, namespace: str, name: str) -> set[str] | None:
+        try:
+            response = self._core.read_namespaced_secret(
+                name, namespace, _preload_content=False, _request_timeout=_TIMEOUT
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return set((_json(response).get("data") or {}).keys())
+
+    def get_recording(self, namespace: str, name: str) -> dict[str, Any]:
+        try:
+            response = self._custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, _preload_content=False
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                raise NotFound(f"Recording {namespace}/{name}") from exc
+            raise
+        return _json(response)
+
+    def patch_recording_status(
+        self,
+        namespace: str,
+        name: str,
+        status: dict[str, Any],
+        resource_version: str | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"status": status}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
+        try:
+            response = self._custom.patch_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                name,
+                body,
+                _content_type="application/merge-patch+json",
+                _preload_content=False,
+                _request_timeout=_TIMEOUT,
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                raise Conflict(exc.reason or "conflict") from exc
+            if exc.status == 404:
+                raise NotFound(f"Recording {namespace}/{name}") from exc
+            raise
+        return _json(response)
+
+
+# Transport errors the handlers treat as temporary (kopf retries them).
+TRANSIENT = (ApiException, urllib3.exceptions.HTTPError, OSError)

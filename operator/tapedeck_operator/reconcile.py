@@ -1,0 +1,203 @@
+"""Reconcile one Recording: gather what is observed, ask the policy, carry out its step.
+
+The decisions are in `policy` and `conditions` (pure); this module does the I/O around them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tapedeck_bot.contract import (
+    STORAGE_SECRET_ENV,
+    Condition,
+    Phase,
+    RecordingSpec,
+    StorageType,
+    status_with_history,
+)
+from tapedeck_operator.conditions import desired_conditions, merge_conditions
+from tapedeck_operator.config import OperatorSettings
+from tapedeck_operator.kube import ClusterApi, Conflict
+from tapedeck_operator.manifests import (
+    Owner,
+    bot_pod,
+    bot_role,
+    bot_role_binding,
+    bot_service_account,
+    effective_storage,
+    named_secrets,
+    pod_name,
+)
+from tapedeck_operator.metrics import OperatorMetrics
+from tapedeck_operator.observing import missing_secrets, observe
+from tapedeck_operator.policy import Observed, PodView, Step, next_step
+
+__all__ = ["Context", "Rival", "reconcile"]
+
+log = logging.getLogger("tapedeck_operator.reconcile")
+
+_CONFLICT_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class Rival:
+    """An active Recording of the same meeting, from the operator's index."""
+
+    created_at: str
+    name: str
+    uid: str
+
+
+@dataclass
+class Context:
+    """What every handler shares: the client, the settings, the metrics, a lock per Recording
+    (a timer and a create handler must not start two attempts at once)."""
+
+    api: ClusterApi
+    settings: OperatorSettings
+    metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+
+def _needed_keys(spec: RecordingSpec, settings: OperatorSettings) -> dict[str, set[str]]:
+    needed: dict[str, set[str]] = {}
+    storage = effective_storage(spec, settings)
+    if storage is not None:
+        keys = list(STORAGE_SECRET_ENV)
+        needed[storage.secret_ref.name] = set(
+            keys[2:] if storage.type is StorageType.AZURE else keys[:2]
+        )
+    janus = spec.meeting.janus
+    if janus is not None and janus.pin_secret_ref is not None:
+        needed.setdefault(janus.pin_secret_ref.name, set()).add(janus.pin_secret_ref.key)
+    return needed
+
+
+async def _missing(ctx: Context, namespace: str, spec: RecordingSpec) -> tuple[str, ...]:
+    named = named_secrets(spec, ctx.settings)
+    keys = {name: await asyncio.to_thread(ctx.api.secret_keys, namespace, name) for name in named}
+    return missing_secrets(named, keys, _needed_keys(spec, ctx.settings))
+
+
+def _rival(own_uid: str, rivals: Iterable[Rival]) -> str | None:
+    first = min(rivals, key=lambda r: (r.created_at, r.name), default=None)
+    return first.name if first is not None and first.uid != own_uid else None
+
+
+async def _start_attempt(ctx: Context, owner: Owner, spec: RecordingSpec, attempt: int) -> None:
+    secrets = sorted(named_secrets(spec, ctx.settings))
+    for obj in (
+        bot_service_account(owner),
+        bot_role(owner, secrets),
+        bot_role_binding(owner),
+        bot_pod(owner, spec, ctx.settings, attempt),
+    ):
+        await asyncio.to_thread(ctx.api.create, obj)
+    ctx.metrics.attempts.inc()
+
+
+def _operator_fields(
+    body: Mapping[str, Any], observed: Observed, step: Step, created: PodView | None
+) -> dict[str, Any]:
+    status = body.get("status") or {}
+    phase = step.transitions[-1].phase if step.transitions else observed.phase
+    pods = [*observed.pods, *([created] if created else [])]
+    latest = max(pods, key=lambda p: p.attempt, default=None)
+    generation = int(body["metadata"].get("generation") or 1)
+    existing = [Condition.model_validate(c) for c in status.get("conditions") or []]
+    conditions = merge_conditions(
+        existing,
+        desired_conditions(
+            phase=phase,
+            pod=latest,
+            problem=step.problem,
+            degraded=status.get("degraded"),
+            error=step.error or status.get("error"),
+            generation=generation,
+            now=observed.now,
+        ),
+    )
+    fields: dict[str, Any] = {
+        "observedGeneration": generation,
+        "conditions": [c.to_wire() for c in conditions],
+        "attempts": max(observed.attempts, created.attempt if created else 0),
+    }
+    if latest is not None:
+        fields["botPod"] = latest.name
+    if created is not None:
+        fields["lastAttemptAt"] = observed.now.isoformat()
+    if step.error:
+        fields["error"] = step.error
+    return fields
+
+
+def _changed(current: Mapping[str, Any], fields: Mapping[str, Any]) -> bool:
+    return any(current.get(k) != v for k, v in fields.items())
+
+
+async def _write_status(
+    ctx: Context, body: Mapping[str, Any], step: Step, fields: dict[str, Any]
+) -> None:
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    status = body.get("status") or {}
+    if not step.transitions:
+        if _changed(status, fields):
+            await asyncio.to_thread(ctx.api.patch_recording_status, namespace, name, fields)
+        return
+    version: str = meta["resourceVersion"]
+    for _ in range(_CONFLICT_RETRIES):
+        patch = status_with_history(status, step.transitions, fields)
+        try:
+            await asyncio.to_thread(ctx.api.patch_recording_status, namespace, name, patch, version)
+            return
+        except Conflict:  # the bot wrote meanwhile: merge with what is stored now
+            fresh = await asyncio.to_thread(ctx.api.get_recording, namespace, name)
+            status, version = fresh.get("status") or {}, fresh["metadata"]["resourceVersion"]
+    raise Conflict(f"{_CONFLICT_RETRIES} conflicts writing the history of {namespace}/{name}")
+
+
+async def reconcile(
+    ctx: Context,
+    body: Mapping[str, Any],
+    *,
+    pods: Iterable[PodView],
+    rivals: Iterable[Rival],
+    now: dt.datetime,
+) -> tuple[Step, PodView | None]:
+    """One pass over one Recording; returns what was done and the pod it created, if any."""
+    meta = body["metadata"]
+    owner = Owner(meta["namespace"], meta["name"], meta["uid"])
+    pod_list = list(pods)
+    first = observe(body, pods=pod_list, now=now, recorded_elsewhere_by=_rival(owner.uid, rivals))
+    if not any(p.active for p in pod_list) and first.phase not in (Phase.UPLOADED, Phase.ERRORED):
+        # Secrets are read only when a pod may be created, not on every pass.
+        missing = await _missing(ctx, owner.namespace, first.spec)
+        first = observe(
+            body,
+            pods=pod_list,
+            now=now,
+            missing=missing,
+            recorded_elsewhere_by=first.recorded_elsewhere_by,
+        )
+    step = next_step(first, ctx.settings.bot)
+    for name in step.delete_pods:
+        await asyncio.to_thread(ctx.api.delete_pod, owner.namespace, name)
+    created = None
+    if step.create_attempt is not None:
+        await _start_attempt(ctx, owner, first.spec, step.create_attempt)
+        created = PodView(
+            name=pod_name(owner, step.create_attempt),
+            attempt=step.create_attempt,
+            phase="Pending",
+            created_at=now,
+        )
+    await _write_status(ctx, body, step, _operator_fields(body, first, step, created))
+    phase = step.transitions[-1].phase if step.transitions else first.phase
+    ctx.metrics.phases[owner.uid] = str(phase) if phase else "NONE"
+    return step, created
