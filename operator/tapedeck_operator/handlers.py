@@ -49,11 +49,14 @@ def _configure(settings: kopf.OperatorSettings) -> None:
     settings.networking.error_backoffs = [1, 2, 5, 10, 20]
 
 
-def _post_events(body: kopf.Body, step: Step) -> None:
-    for transition in step.transitions:
+def _post_events(body: kopf.Body, step: Step, transitions: list[Transition]) -> None:
+    for transition in transitions:
         kind = "Warning" if transition.phase is Phase.ERRORED else "Normal"
         reason = transition.phase.value.capitalize()
-        kopf.event(body, type=kind, reason=reason, message=step.error or transition.reason or "")
+        message = transition.reason or ""
+        if transition.phase is Phase.ERRORED:
+            message = step.error or (body.get("status") or {}).get("error") or message
+        kopf.event(body, type=kind, reason=reason, message=message)
     for reason, message in step.events:
         kopf.event(body, type="Normal", reason=reason, message=message)
 
@@ -86,7 +89,7 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
         async with lock:
             with ctx.metrics.reconcile_seconds.time():
                 try:
-                    step, _created = await reconcile(
+                    step, announce = await reconcile(
                         ctx,
                         body,
                         pods=list(bot_pods.get(uid, [])),
@@ -96,7 +99,7 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
                 except Exception:
                     ctx.metrics.reconcile_errors.inc()
                     raise
-        _post_events(body, step)
+        _post_events(body, step, announce)
         return step
 
     @kopf.on.create(*_RECORDINGS, registry=registry)

@@ -18,6 +18,7 @@ from tapedeck_bot.contract import (
     Phase,
     RecordingSpec,
     StorageType,
+    Transition,
     status_with_history,
 )
 from tapedeck_operator.conditions import desired_conditions, merge_conditions
@@ -133,6 +134,7 @@ def _operator_fields(
         fields["lastAttemptAt"] = observed.now.isoformat()
     if step.error:
         fields["error"] = step.error
+    fields["announcedTransitions"] = len(observed.history) + len(step.transitions)
     return fields
 
 
@@ -169,8 +171,9 @@ async def reconcile(
     pods: Iterable[PodView],
     rivals: Iterable[Rival],
     now: dt.datetime,
-) -> tuple[Step, PodView | None]:
-    """One pass over one Recording; returns what was done and the pod it created, if any."""
+) -> tuple[Step, list[Transition]]:
+    """One pass over one Recording; returns what was done and the transitions (the bot's and
+    its own) not yet announced as Events."""
     meta = body["metadata"]
     owner = Owner(meta["namespace"], meta["name"], meta["uid"])
     pod_list = list(pods)
@@ -200,4 +203,5 @@ async def reconcile(
     await _write_status(ctx, body, step, _operator_fields(body, first, step, created))
     phase = step.transitions[-1].phase if step.transitions else first.phase
     ctx.metrics.phases[owner.uid] = str(phase) if phase else "NONE"
-    return step, created
+    announced = int((body.get("status") or {}).get("announcedTransitions") or 0)
+    return step, [*first.history[announced:], *step.transitions]

@@ -139,6 +139,9 @@ class OperatorStatus(CamelModel):
     last_attempt_at: datetime | None = Field(
         default=None, description="when the latest bot pod was created; backoff counts from it"
     )
+    announced_transitions: Annotated[
+        int, Field(ge=0, description="history entries already posted as Events")
+    ] = 0
 
 
 class RecordingStatus(BotStatus, OperatorStatus):

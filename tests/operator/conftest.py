@@ -1,0 +1,233 @@
+"""The operator end to end: the real control plane, the process kubelet, Janus and SeaweedFS,
+driven with kubectl as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tapedeck_bot.storage import ObjectStore
+from tapedeck_dev.storage_servers import SeaweedFS
+from tests.conftest import REPO
+from tests.janus import conftest as janus_fixtures
+from tests.storage_fixtures import seaweed_store
+from tests.waiting import eventually
+
+STORAGE_SECRET = "s3"
+# The Janus suite's fixtures, shared: one Janus for the session, a room and a meeting per test.
+janus, room, meeting = janus_fixtures.janus, janus_fixtures.room, janus_fixtures.meeting
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Operator:
+    """`tapedeck-operator run` in its own process."""
+
+    command: list[str]
+    env: dict[str, str]
+    log: Path
+    metrics_url: str
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                self.command, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        eventually(self._serving, timeout=60, what="the operator's /metrics")
+
+    def _serving(self) -> bool:
+        assert self.proc is not None
+        assert self.proc.poll() is None, self.tail()
+        try:
+            with urllib.request.urlopen(self.metrics_url, timeout=2):
+                return True
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
+            text: str = response.read().decode()
+            return text
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+def operator(
+    kubeconfig: Path, crd: object, kubelet: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Operator]:
+    directory = tmp_path_factory.mktemp("operator")
+    metrics_port, health_port = _free_port(), _free_port()
+    settings = {
+        "bot": {
+            # The process kubelet runs the command as a local process, in the pod's own mount
+            # namespace (spool at /spool, token at /var/run/secrets/...).
+            "command": [sys.executable, "-m", "tapedeck_bot.cli", "run"],
+            "env": {"TAPEDECK_ICE_HOST_ADDRESSES": "127.0.0.1", "PYTHONUNBUFFERED": "1"},
+            "gracePeriodSeconds": 120,
+            "maxAttempts": 3,
+            "startTimeoutSeconds": 15,
+        },
+        "reconcileIntervalSeconds": 1,
+        "metricsPort": metrics_port,
+        "healthPort": health_port,
+        "listenAddress": "127.0.0.1",
+    }
+    config = directory / "operator.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    env = dict(
+        os.environ,
+        KUBECONFIG=str(kubeconfig),
+        PYTHONPATH=os.pathsep.join(str(REPO / d) for d in ("operator", "bot_image", "dev")),
+    )
+    command = [sys.executable, "-m", "tapedeck_operator.cli", "run", "--config", str(config)]
+    op = Operator(command, env, directory / "operator.log", f"http://127.0.0.1:{metrics_port}")
+    op.start()
+    try:
+        yield op
+    finally:
+        op.stop()
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """kubectl against the test cluster, in one namespace labelled PodSecurity `restricted`."""
+
+    kubectl: list[str]
+    namespace: str
+
+    def run(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
+        done = subprocess.run(
+            [*self.kubectl, "-n", self.namespace, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check:
+            assert done.returncode == 0, done.stderr
+        return done.stdout if check else done.stdout + done.stderr
+
+    def apply(self, manifest: dict[str, Any]) -> None:
+        self.run("apply", "-f", "-", stdin=yaml.safe_dump(manifest))
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        obj: dict[str, Any] = json.loads(self.run("get", kind, name, "-o", "json"))
+        return obj
+
+    def exists(self, kind: str, name: str) -> bool:
+        out = self.run("get", kind, name, "--ignore-not-found", "-o", "name")
+        return bool(out.strip())
+
+    def status(self, name: str) -> dict[str, Any]:
+        status: dict[str, Any] = self.get("recording", name).get("status") or {}
+        return status
+
+    def set_state(self, name: str, state: str) -> None:
+        patch = json.dumps({"spec": {"state": state}})
+        self.run("patch", "recording", name, "--type=merge", "-p", patch)
+
+    def wait_phase(self, name: str, *phases: str, timeout: float = 90) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            status = self.status(name)
+            return status if status.get("phase") in phases else None
+
+        return eventually(reached, timeout=timeout, what=f"{name} to reach {phases}")
+
+    def bot_pods(self, name: str) -> list[dict[str, Any]]:
+        uid = self.get("recording", name)["metadata"]["uid"]
+        out = self.run("get", "pods", "-l", f"tapedeck.dev/recording-uid={uid}", "-o", "json")
+        pods: list[dict[str, Any]] = json.loads(out)["items"]
+        return pods
+
+
+@pytest.fixture
+def cluster(kubectl: list[str], seaweed: SeaweedFS) -> Iterator[Cluster]:
+    namespace = f"rec-{uuid.uuid4().hex[:8]}"
+    subprocess.run([*kubectl, "create", "namespace", namespace], check=True, capture_output=True)
+    subprocess.run(
+        [*kubectl, "label", "namespace", namespace,
+         "pod-security.kubernetes.io/enforce=restricted"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    c = Cluster(kubectl, namespace)
+    c.run(
+        "create", "secret", "generic", STORAGE_SECRET,
+        f"--from-literal=accessKeyId={seaweed.access_key}",
+        f"--from-literal=secretAccessKey={seaweed.secret_key}",
+    )  # fmt: skip
+    eventually(lambda: c.exists("serviceaccount", "default"), what="the default ServiceAccount")
+    yield c
+    subprocess.run(
+        [*kubectl, "delete", "namespace", namespace, "--wait=false"], capture_output=True
+    )
+
+
+@pytest.fixture
+def bucket(seaweed: SeaweedFS) -> Iterator[ObjectStore]:
+    store = seaweed_store(seaweed)
+    yield store
+    store.close()
+
+
+def storage_spec(seaweed: SeaweedFS, store: ObjectStore, path: str) -> dict[str, Any]:
+    return {
+        "type": "s3",
+        "region": "us-east-1",
+        "endpoint": seaweed.endpoint,
+        "bucket": store.description.split()[2],
+        "path": path,
+        "secretRef": {"name": STORAGE_SECRET},
+    }
+
+
+def recording_manifest(
+    name: str, meeting_id: str, url: str, room: int, **spec: Any
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "tapedeck.dev/v1alpha1",
+        "kind": "Recording",
+        "metadata": {"name": name},
+        "spec": {"meeting": {"id": meeting_id, "janus": {"url": url, "room": room}}, **spec},
+    }
+
+
+def wait_until(deadline_wall: float) -> None:
+    time.sleep(max(0.0, deadline_wall - time.time()))
