@@ -71,12 +71,18 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         _configure(settings)
 
-    @kopf.index("pods", labels=MANAGED_BY, registry=registry)
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # kopf's own readers of the pod's token or of $KUBECONFIG; the official client's
+        # global configuration, which kopf would otherwise piggyback on, is never loaded.
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.index("pods", id="bot_pods", labels=MANAGED_BY, registry=registry)
     def bot_pods(body: kopf.Body, **_: Any) -> dict[str, PodView] | None:
         uid = recording_uid_of(body)
         return {uid: pod_view(body)} if uid else None
 
-    @kopf.index(*_RECORDINGS, registry=registry)
+    @kopf.index(*_RECORDINGS, id="meetings", registry=registry)
     def meetings(body: kopf.Body, **_: Any) -> dict[tuple[str, str], Rival] | None:
         key = active_meeting_key(body)
         meta = body["metadata"]
