@@ -14,6 +14,7 @@ from tapedeck_operator.manifests import (
     named_secrets,
     pod_name,
 )
+from tapedeck_operator.rbac import operator_rules
 from tests.recordings import recording
 
 OWNER = Owner("team-a", "standup", "0b7d4f2e-1111-2222-3333-444455556666")
@@ -112,3 +113,19 @@ def test_long_names_are_cut_to_a_unique_hostname() -> None:
     long_b = Owner("ns", "a" * 69 + "b", "u2")
     assert len(pod_name(long_a, 12)) <= 63
     assert pod_name(long_a, 12) != pod_name(long_b, 12)
+
+
+def test_the_operator_holds_everything_it_grants_its_bots() -> None:
+    held = {
+        (group, resource, verb)
+        for rule in operator_rules()
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    granted = bot_role(OWNER, ["s3", "pins"])["rules"]
+    for rule in granted:
+        for resource in rule["resources"]:
+            for verb in rule["verbs"]:
+                assert (rule["apiGroups"][0], resource, verb) in held, (resource, verb)
+    assert not any("*" in str(rule) for rule in operator_rules())

@@ -1,0 +1,40 @@
+"""The operator's own least-privilege rules, as plain data (the Helm chart renders the same).
+
+It may grant the bots only what it holds itself (Kubernetes refuses RBAC escalation), so
+these rules are a superset of `manifests.bot_role`: a test checks it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tapedeck_bot.contract import GROUP, PLURAL
+
+__all__ = ["operator_cluster_role", "operator_rules"]
+
+
+def _rule(groups: list[str], resources: list[str], verbs: list[str]) -> dict[str, Any]:
+    return {"apiGroups": groups, "resources": resources, "verbs": verbs}
+
+
+def operator_rules() -> list[dict[str, Any]]:
+    return [
+        # kopf watches Recordings and patches its finalizer and progress annotations.
+        _rule([GROUP], [PLURAL], ["get", "list", "watch", "patch"]),
+        _rule([GROUP], [f"{PLURAL}/status"], ["get", "patch"]),
+        _rule([""], ["pods"], ["get", "list", "watch", "create", "delete"]),
+        _rule([""], ["serviceaccounts"], ["create"]),
+        _rule(["rbac.authorization.k8s.io"], ["roles", "rolebindings"], ["create"]),
+        # Only `get`: to check a Secret exists before a pod waits on it, and to grant bots `get`.
+        _rule([""], ["secrets"], ["get"]),
+        _rule(["", "events.k8s.io"], ["events"], ["create"]),
+    ]
+
+
+def operator_cluster_role(name: str = "tapedeck-operator") -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "tapedeck-operator"}},
+        "rules": operator_rules(),
+    }
