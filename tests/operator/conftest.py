@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from tapedeck_bot.storage import ObjectStore
+from tapedeck_dev.stack import install_operator, operator_command
 from tapedeck_dev.storage_servers import SeaweedFS
 from tests.conftest import REPO
 from tests.janus import conftest as janus_fixtures
@@ -90,9 +91,15 @@ class Operator:
 
 @pytest.fixture(scope="session")
 def operator(
-    kubeconfig: Path, crd: object, kubelet: Path, tmp_path_factory: pytest.TempPathFactory
+    kubeconfig: Path,
+    kubectl: list[str],
+    crd: object,
+    kubelet: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Operator]:
+    """The operator with its own least-privilege identity (a ServiceAccount token)."""
     directory = tmp_path_factory.mktemp("operator")
+    identity = install_operator(kubectl, kubeconfig, directory / "operator.kubeconfig")
     metrics_port, health_port = _free_port(), _free_port()
     settings = {
         "bot": {
@@ -113,11 +120,15 @@ def operator(
     config.write_text(yaml.safe_dump(settings))
     env = dict(
         os.environ,
-        KUBECONFIG=str(kubeconfig),
+        KUBECONFIG=str(identity),
         PYTHONPATH=os.pathsep.join(str(REPO / d) for d in ("operator", "bot_image", "dev")),
     )
-    command = [sys.executable, "-m", "tapedeck_operator.cli", "run", "--config", str(config)]
-    op = Operator(command, env, directory / "operator.log", f"http://127.0.0.1:{metrics_port}")
+    op = Operator(
+        operator_command(config),
+        env,
+        directory / "operator.log",
+        f"http://127.0.0.1:{metrics_port}",
+    )
     op.start()
     try:
         yield op
