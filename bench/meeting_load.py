@@ -39,7 +39,7 @@ def _read(pid: int, started: float) -> Sample:
     return Sample(time.monotonic() - started, cpu, rss_kb / 1024)
 
 
-def _participants(url: str, room: int, count: int) -> list[subprocess.Popen[str]]:
+def start_participants(url: str, room: int, count: int) -> list[subprocess.Popen[str]]:
     procs = []
     for index in range(count):
         proc = subprocess.Popen(
@@ -62,7 +62,7 @@ def record(
     `recorder_args` may use `{tmp}` for a scratch directory."""
     room = random.randint(100_000, 999_999)
     asyncio.run(ensure_room(janus.http_url, room))
-    people = _participants(janus.http_url, room, count)
+    people = start_participants(janus.http_url, room, count)
     samples: list[Sample] = []
     with tempfile.TemporaryDirectory() as tmp:
         recorder = subprocess.Popen(

@@ -205,6 +205,7 @@ async def _run_reported(config: BotConfig, api: RecordingApi) -> int:
     await asyncio.to_thread(writer.join, _REPORT_TIMEOUT_S)
     if writer.is_alive():
         log.error("the API server did not take the last status in time")
+    log.info("status writes", extra={"writes": reporter.writes})
     return EXIT_OK if status.terminal else code
 
 
