@@ -114,8 +114,9 @@ class PodStatus:
 
     def started(self, recorder: Recorder, at: dt.datetime) -> None:
         self._recorder = recorder
+        reason = "rejoined the meeting" if self._started_at else "joined the meeting"
         self._started_at = self._started_at or at.isoformat()
-        self._transition(Phase.RECORDING, "joined the meeting", startedAt=self._started_at)
+        self._transition(Phase.RECORDING, reason, startedAt=self._started_at)
         self._apply()
 
     def progress(self, progress: Progress, uploads: Uploads | None) -> None:

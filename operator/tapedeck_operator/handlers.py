@@ -23,6 +23,7 @@ from tapedeck_bot.contract import (
     Transition,
     current_phase,
 )
+from tapedeck_operator.kube import Conflict
 from tapedeck_operator.manifests import MANAGED_BY
 from tapedeck_operator.observing import active_meeting_key, parse_time, pod_view, recording_uid_of
 from tapedeck_operator.policy import PodView, Step
@@ -102,6 +103,8 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
                         rivals=list(meetings.get(key, [])),
                         now=dt.datetime.now(dt.UTC),
                     )
+                except Conflict:  # decided on a stale view: the next pass decides again
+                    return Step()
                 except Exception:
                     ctx.metrics.reconcile_errors.inc()
                     raise

@@ -23,7 +23,7 @@ from tapedeck_bot.contract import (
 )
 from tapedeck_operator.conditions import desired_conditions, merge_conditions
 from tapedeck_operator.config import OperatorSettings
-from tapedeck_operator.kube import ClusterApi, Conflict
+from tapedeck_operator.kube import ClusterApi
 from tapedeck_operator.manifests import (
     Owner,
     bot_pod,
@@ -41,8 +41,6 @@ from tapedeck_operator.policy import Observed, PodView, Step, next_step
 __all__ = ["Context", "Rival", "reconcile"]
 
 log = logging.getLogger("tapedeck_operator.reconcile")
-
-_CONFLICT_RETRIES = 5
 
 
 @dataclass(frozen=True)
@@ -145,23 +143,22 @@ def _changed(current: Mapping[str, Any], fields: Mapping[str, Any]) -> bool:
 async def _write_status(
     ctx: Context, body: Mapping[str, Any], step: Step, fields: dict[str, Any]
 ) -> None:
+    """Write the operator's keys (and its transitions, merged into the stored history) only if
+    the Recording is as observed: a decision made on a stale view raises `Conflict`, and the
+    next pass decides again on fresh state rather than merging a stale decision."""
     meta = body["metadata"]
-    namespace, name = meta["namespace"], meta["name"]
     status = body.get("status") or {}
-    if not step.transitions:
-        if _changed(status, fields):
-            await asyncio.to_thread(ctx.api.patch_recording_status, namespace, name, fields)
+    if step.transitions:
+        fields = status_with_history(status, step.transitions, fields)
+    elif not _changed(status, fields):
         return
-    version: str = meta["resourceVersion"]
-    for _ in range(_CONFLICT_RETRIES):
-        patch = status_with_history(status, step.transitions, fields)
-        try:
-            await asyncio.to_thread(ctx.api.patch_recording_status, namespace, name, patch, version)
-            return
-        except Conflict:  # the bot wrote meanwhile: merge with what is stored now
-            fresh = await asyncio.to_thread(ctx.api.get_recording, namespace, name)
-            status, version = fresh.get("status") or {}, fresh["metadata"]["resourceVersion"]
-    raise Conflict(f"{_CONFLICT_RETRIES} conflicts writing the history of {namespace}/{name}")
+    await asyncio.to_thread(
+        ctx.api.patch_recording_status,
+        meta["namespace"],
+        meta["name"],
+        fields,
+        meta["resourceVersion"],
+    )
 
 
 async def reconcile(
