@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -109,6 +110,12 @@ def _binaries(args: argparse.Namespace) -> int:
 def _kubelet(args: argparse.Namespace) -> int:
     from tapedeck_dev.kubelet import ProcessKubelet
 
+    if os.geteuid() != 0:
+        print(
+            "tapedeck-dev kubelet: run it as root: containers run in mount namespaces of their own",
+            file=sys.stderr,
+        )
+        return 1
     kubeconfig = Path(args.kubeconfig) if args.kubeconfig else LocalCluster().kubeconfig
     kubelet = ProcessKubelet.from_kubeconfig(
         kubeconfig, Path(args.root), node_name=args.node_name, cpu=args.cpu, memory=args.memory

@@ -1,9 +1,15 @@
 """The process kubelet: runs pods' containers as local processes. A dev/test tool only.
 
 It registers one Node, binds pending unscheduled pods to it, and runs each container's
-`command` + `args` with its env resolved. Each pod gets its ServiceAccount's identity as a
-kubeconfig holding a TokenRequest token, so RBAC applies to the process as it would in a
-cluster. Deleting a pod sends SIGTERM, waits the grace period, then SIGKILL.
+`command` + `args` with its env resolved, in a mount namespace of its own (`podmounts.py`):
+its emptyDir volumes and its ServiceAccount projection (a TokenRequest token bound to the pod,
+ca.crt, namespace) are where the pod spec puts them, and KUBERNETES_SERVICE_HOST/PORT name
+the API server, so `kubernetes.config.load_incluster_config()` works as in a cluster and RBAC
+applies to the process. Exited containers restart in place as restartPolicy says, with the
+kubelet's back-off. Deleting a pod sends SIGTERM, waits the grace period, then SIGKILL, and
+removes the pod's directory (its volumes with it).
+
+Mount namespaces need root.
 """
 
 from __future__ import annotations
@@ -13,31 +19,39 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx2
-import msgspec
-from lightkube import ApiError, Client, KubeConfig
-from lightkube.models.authentication_v1 import BoundObjectReference, TokenRequestSpec
-from lightkube.models.core_v1 import ObjectReference
-from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import ConfigMap, Node, Pod, Secret, ServiceAccount
-from lightkube.types import PatchType
+import urllib3
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
-from tapedeck_dev.cluster import write_kubeconfig
+from tapedeck_dev.kubeclient import MERGE_PATCH, api_client, error_message, read_json
 from tapedeck_dev.podenv import EnvError, expand, resolve_env
+from tapedeck_dev.podmounts import (
+    SERVICE_ACCOUNT_DIR,
+    MountError,
+    container_mounts,
+    in_mount_namespace,
+    message_file,
+    token_projection,
+    unsupported_volumes,
+    volume_dirs,
+    write_atomically,
+)
 
-__all__ = ["ProcessKubelet"]
+__all__ = ["ProcessKubelet", "pod_phase", "restart_delay", "service_env"]
 
 log = logging.getLogger("tapedeck_dev.kubelet")
 
 # What a process inherits from the kubelet: enough to find python and the venv, never the
-# kubelet's own credentials (KUBECONFIG is replaced by the pod's ServiceAccount identity).
+# kubelet's own credentials.
 _INHERITED_ENV = (
     "PATH",
     "HOME",
@@ -48,17 +62,57 @@ _INHERITED_ENV = (
     "PYTHONPATH",
     "TAPEDECK_CACHE",
 )
-TERMINATION_MESSAGE_ENV = "TAPEDECK_TERMINATION_MESSAGE_PATH"
-_TOKEN_SECONDS = 86400  # one recording lasts at most spec.maxSeconds = 86400
 _MESSAGE_LIMIT = 4096
+_TIMEOUT = (5.0, 30.0)  # (connect, read) s: an absent API server must not stall the loop
+_HEARTBEAT_S = 10.0
+_TOKEN_REFRESH = 0.8  # of a token's lifetime, as the kubelet does
+_API_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError)
 
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def restart_delay(restarts: int) -> float:
+    """Seconds from a container's exit to its restart, when it has restarted `restarts` times.
+
+    The first restart is immediate; later ones back off 10 s, 20 s, 40 s ... up to 300 s
+    (the kubelet's CrashLoopBackOff).
+    """
+    return 0.0 if restarts == 0 else float(min(10 * 2 ** (restarts - 1), 300))
+
+
+def _restarts_after(policy: str, exit_code: int) -> bool:
+    return policy == "Always" or (policy == "OnFailure" and exit_code != 0)
+
+
+def pod_phase(policy: str, exit_codes: list[int | None]) -> str:
+    """The pod's phase from its containers' exit codes (None: running)."""
+    if any(code is None for code in exit_codes) or policy == "Always":
+        return "Running"
+    if all(code == 0 for code in exit_codes):
+        return "Succeeded"
+    return "Running" if policy == "OnFailure" else "Failed"  # OnFailure: a restart is due
+
+
+def service_env(server: str) -> dict[str, str]:
+    """KUBERNETES_SERVICE_HOST/PORT for the API server at URL `server`, as in every pod."""
+    url = urllib.parse.urlsplit(server)
+    return {
+        "KUBERNETES_SERVICE_HOST": url.hostname or "127.0.0.1",
+        "KUBERNETES_SERVICE_PORT": str(url.port or 443),
+    }
+
+
+def _exit_code(returncode: int) -> int:
+    """Popen's -N (killed by signal N) as a container runtime reports it: 128 + N."""
+    return returncode if returncode >= 0 else 128 - returncode
+
+
 @dataclass
 class Container:
+    """One run of a container; a restart is a new Container with `restarts` one higher."""
+
     name: str
     proc: subprocess.Popen[bytes]
     started_at: str
@@ -66,14 +120,20 @@ class Container:
     log_path: Path
     fallback_to_logs: bool
     restarts: int = 0
+    last_state: dict[str, Any] | None = None  # the previous run's, once it has restarted
     finished_at: str | None = None
+    exited_at: float | None = None  # time.monotonic() when first seen exited
+
+    def exit_code(self) -> int | None:
+        code = self.proc.poll()
+        return None if code is None else _exit_code(code)
 
     def state(self) -> dict[str, Any]:
         code = self.proc.poll()
         if code is None:
             return {"running": {"startedAt": self.started_at}}
         terminated: dict[str, Any] = {
-            "exitCode": code if code >= 0 else 128 - code,
+            "exitCode": _exit_code(code),
             "reason": "Completed" if code == 0 else "Error",
             "startedAt": self.started_at,
             "finishedAt": self.finished_at or _now(),
@@ -103,6 +163,7 @@ class RunningPod:
     containers: dict[str, Container] = field(default_factory=dict)
     stopping_since: float | None = None
     reported: dict[str, Any] | None = None
+    token_refresh_at: float | None = None  # time.time(); None: no ServiceAccount projection
 
 
 class ProcessKubelet:
@@ -110,7 +171,7 @@ class ProcessKubelet:
 
     def __init__(
         self,
-        client: Client,
+        api: client.ApiClient,
         root: Path,
         *,
         node_name: str = "tapedeck-dev",
@@ -119,44 +180,42 @@ class ProcessKubelet:
         server: str,
         ca_pem: bytes,
     ) -> None:
-        self.client = client
+        self.core = client.CoreV1Api(api)
         self.root = root
         self.node_name = node_name
         self._capacity = {"cpu": cpu, "memory": memory, "pods": "110"}
         self._server = server
         self._ca_pem = ca_pem
         self._pods: dict[str, RunningPod] = {}
+        # Found once on the kubelet's PATH: a pod's env may set a PATH of its own.
+        unshare = shutil.which("unshare")
+        if unshare is None:
+            raise FileNotFoundError("the process kubelet needs `unshare` (util-linux)")
+        self._unshare = unshare
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: Path, root: Path, **kwargs: Any) -> ProcessKubelet:
-        config = KubeConfig.from_file(kubeconfig)
-        single = config.get()
-        if single is None:
-            raise ValueError(f"{kubeconfig} has no current context")
-        cluster = single.cluster
-        if cluster.certificate_auth_data:
-            ca_pem = base64.b64decode(cluster.certificate_auth_data)
-        else:
-            ca_pem = Path(cluster.certificate_auth or os.devnull).read_bytes()
-        return cls(Client(config), root, server=cluster.server, ca_pem=ca_pem, **kwargs)
+        api = api_client(kubeconfig)
+        configuration = api.configuration
+        # The loader writes the kubeconfig's CA into a file; the pods get its bytes.
+        ca_file = configuration.ssl_ca_cert
+        ca_pem = Path(ca_file).read_bytes() if ca_file else b""
+        return cls(api, root, server=configuration.host, ca_pem=ca_pem, **kwargs)
 
     # -- the loop ----------------------------------------------------------------------------
 
     def run(self, stop: Any, poll_s: float = 0.3) -> None:
         """Sync until `stop.is_set()`; then stop every pod's processes."""
         self.root.mkdir(parents=True, exist_ok=True)
-        self.register_node()
-        last_heartbeat = time.monotonic()
+        last_heartbeat = -_HEARTBEAT_S
         while not stop.is_set():
             try:
-                self.sync_once()
-                if time.monotonic() - last_heartbeat > 10:
+                if time.monotonic() - last_heartbeat > _HEARTBEAT_S:
                     self.register_node()
                     last_heartbeat = time.monotonic()
-            except (ApiError, httpx2.HTTPError) as exc:
+                self.sync_once()
+            except _API_ERRORS as exc:  # the API server may be away; the pods keep running
                 log.warning("sync failed: %s", exc)
-            except Exception:  # a dev daemon: one bad pod must not stop every other pod
-                log.exception("sync failed")
             stop.wait(poll_s)
         for pod in list(self._pods.values()):
             self._kill_all(pod, signal.SIGTERM)
@@ -167,49 +226,64 @@ class ProcessKubelet:
             "kubernetes.io/os": "linux",
             "tapedeck.dev/process-kubelet": "true",
         }
+        node = client.V1Node.model_validate(
+            {"metadata": {"name": self.node_name, "labels": labels}}
+        )
         try:
-            self.client.create(Node(metadata=ObjectMeta(name=self.node_name, labels=labels)))
-        except ApiError as exc:
-            if exc.status.code != 409:
+            read_json(
+                self.core.create_node(node, _preload_content=False, _request_timeout=_TIMEOUT)
+            )
+        except ApiException as exc:
+            if exc.status != 409:
                 raise
-        status = {
-            "status": {
-                "capacity": self._capacity,
-                "allocatable": self._capacity,
-                "conditions": [
-                    {
-                        "type": "Ready",
-                        "status": "True",
-                        "reason": "KubeletReady",
-                        "message": "process kubelet is posting ready status",
-                        "lastHeartbeatTime": _now(),
-                        "lastTransitionTime": _now(),
-                    }
-                ],
-                "addresses": [
-                    {"type": "InternalIP", "address": "127.0.0.1"},
-                    {"type": "Hostname", "address": self.node_name},
-                ],
-                "nodeInfo": {
-                    "kubeletVersion": "v0.0.0-tapedeck-process-kubelet",
-                    "operatingSystem": "linux",
-                    "architecture": "amd64",
-                    "machineID": "",
-                    "systemUUID": "",
-                    "bootID": "",
-                    "kernelVersion": "",
-                    "osImage": "process kubelet",
-                    "containerRuntimeVersion": "process://",
-                    "kubeProxyVersion": "",
-                },
-            }
+        read_json(
+            self.core.patch_node_status(
+                self.node_name,
+                {"status": self._node_status()},
+                _content_type=MERGE_PATCH,
+                _preload_content=False,
+                _request_timeout=_TIMEOUT,
+            )
+        )
+
+    def _node_status(self) -> dict[str, Any]:
+        return {
+            "capacity": self._capacity,
+            "allocatable": self._capacity,
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "KubeletReady",
+                    "message": "process kubelet is posting ready status",
+                    "lastHeartbeatTime": _now(),
+                    "lastTransitionTime": _now(),
+                }
+            ],
+            "addresses": [
+                {"type": "InternalIP", "address": "127.0.0.1"},
+                {"type": "Hostname", "address": self.node_name},
+            ],
+            "nodeInfo": {
+                "kubeletVersion": "v0.0.0-tapedeck-process-kubelet",
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+                "machineID": "",
+                "systemUUID": "",
+                "bootID": "",
+                "kernelVersion": "",
+                "osImage": "process kubelet",
+                "containerRuntimeVersion": "process://",
+                "kubeProxyVersion": "",
+            },
         }
-        self.client.patch(Node.Status, self.node_name, status, patch_type=PatchType.MERGE)
 
     def sync_once(self) -> None:
+        pods = read_json(
+            self.core.list_pod_for_all_namespaces(_preload_content=False, _request_timeout=_TIMEOUT)
+        )
         seen: set[str] = set()
-        for obj in self.client.list(Pod, namespace="*"):
-            pod = obj.to_dict()
+        for pod in pods.get("items") or []:
             node = pod["spec"].get("nodeName")
             if (
                 not node
@@ -219,33 +293,48 @@ class ProcessKubelet:
                 continue
             if node != self.node_name:
                 continue
-            uid = pod["metadata"]["uid"]
-            seen.add(uid)
-            self._sync_pod(pod)
+            seen.add(pod["metadata"]["uid"])
+            try:
+                self._sync_pod(pod)
+            except Exception:  # a dev daemon: one bad pod must not stop every other pod
+                meta = pod["metadata"]
+                log.exception("pod %s/%s: sync failed", meta["namespace"], meta["name"])
         for uid in set(self._pods) - seen:  # deleted behind our back (force delete)
-            self._kill_all(self._pods.pop(uid), signal.SIGKILL)
+            gone = self._pods.pop(uid)
+            self._kill_all(gone, signal.SIGKILL)
+            shutil.rmtree(gone.directory, ignore_errors=True)
 
     # -- per pod -----------------------------------------------------------------------------
 
     def _bind(self, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
-        binding = Pod.Binding(
-            metadata=ObjectMeta(name=meta["name"], namespace=meta["namespace"]),
-            target=ObjectReference(apiVersion="v1", kind="Node", name=self.node_name),
+        binding = client.V1Binding.model_validate(
+            {
+                "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": self.node_name},
+            }
         )
         try:
-            self.client.create(binding, name=meta["name"], namespace=meta["namespace"])
-        except msgspec.ValidationError:
-            pass  # bound: the API server answers with a Status, which lightkube cannot decode
-        except ApiError as exc:
-            if exc.status.code not in (404, 409):
+            read_json(
+                self.core.create_namespaced_pod_binding(
+                    meta["name"],
+                    meta["namespace"],
+                    binding,
+                    _preload_content=False,
+                    _request_timeout=_TIMEOUT,
+                )
+            )
+        except ApiException as exc:
+            if exc.status not in (404, 409):
                 raise
+
+    def _pod_dir(self, meta: dict[str, Any]) -> Path:
+        return self.root / f"{meta['namespace']}_{meta['name']}_{meta['uid']}"
 
     def _sync_pod(self, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
-        uid = meta["uid"]
         phase = pod.get("status", {}).get("phase")
-        running = self._pods.get(uid)
+        running = self._pods.get(meta["uid"])
         if meta.get("deletionTimestamp"):
             self._terminate(pod, running)
             return
@@ -255,18 +344,19 @@ class ProcessKubelet:
             running = self._start(pod)
             if running is None:
                 return
+        self._refresh_token(pod, running)
         self._restart_exited(pod, running)
         self._report(pod, running)
 
     def _start(self, pod: dict[str, Any]) -> RunningPod | None:
         meta = pod["metadata"]
-        directory = self.root / f"{meta['namespace']}_{meta['name']}_{meta['uid']}"
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = self._pod_dir(meta)
         running = RunningPod(meta["uid"], meta["namespace"], meta["name"], directory)
+        directory.mkdir(parents=True, exist_ok=True)
         try:
-            base_env = self._base_env(pod, directory)
+            self._prepare_volumes(pod, running)
             for init in pod["spec"].get("initContainers") or []:
-                container = self._spawn(pod, init, base_env, directory)
+                container = self._spawn(pod, init, directory)
                 if container.proc.wait() != 0:
                     running.containers[init["name"]] = container
                     self._report_failure(
@@ -277,83 +367,130 @@ class ProcessKubelet:
                     self._pods[meta["uid"]] = running
                     return None
             for spec in pod["spec"]["containers"]:
-                running.containers[spec["name"]] = self._spawn(pod, spec, base_env, directory)
-        except EnvError as exc:
+                running.containers[spec["name"]] = self._spawn(pod, spec, directory)
+        except (EnvError, MountError) as exc:
             self._report_waiting(pod, "CreateContainerConfigError", str(exc))
             return None
-        except ApiError as exc:
-            self._report_waiting(pod, "CreateContainerConfigError", exc.status.message or str(exc))
+        except ApiException as exc:
+            self._report_waiting(pod, "CreateContainerConfigError", error_message(exc))
             return None
         self._pods[meta["uid"]] = running
         log.info("started pod %s/%s", meta["namespace"], meta["name"])
         return running
 
-    def _base_env(self, pod: dict[str, Any], directory: Path) -> dict[str, str]:
-        env = {k: os.environ[k] for k in _INHERITED_ENV if k in os.environ}
-        spec = pod["spec"]
-        if spec.get("automountServiceAccountToken", True) is not False:
-            env["KUBECONFIG"] = str(self._service_account_kubeconfig(pod, directory))
-        else:
-            # Without a token the process must not find the kubelet's or the user's config.
-            env["KUBECONFIG"] = os.devnull
-        return env
+    def _prepare_volumes(self, pod: dict[str, Any], running: RunningPod) -> None:
+        """Create the pod's volume directories and write its ServiceAccount projection."""
+        for source in volume_dirs(pod).values():
+            (running.directory / source).mkdir(parents=True, exist_ok=True)
+        if skipped := unsupported_volumes(pod):
+            log.warning(
+                "pod %s/%s: volumes %s are not mounted: the process kubelet only mounts "
+                "emptyDir and the ServiceAccount projection",
+                running.namespace,
+                running.name,
+                skipped,
+            )
+        if token_projection(pod) is not None:
+            self._write_service_account(pod, running)
 
-    def _service_account_kubeconfig(self, pod: dict[str, Any], directory: Path) -> Path:
+    def _write_service_account(self, pod: dict[str, Any], running: RunningPod) -> None:
+        """The token (a TokenRequest bound to the pod), ca.crt and namespace, as admission asks."""
+        projection = token_projection(pod)
+        assert projection is not None
         meta = pod["metadata"]
         account = pod["spec"].get("serviceAccountName") or "default"
-        request = ServiceAccount.Token(
-            metadata=ObjectMeta(name=account, namespace=meta["namespace"]),
-            spec=TokenRequestSpec(
-                audiences=[],
-                expirationSeconds=_TOKEN_SECONDS,
-                boundObjectRef=BoundObjectReference(
-                    apiVersion="v1", kind="Pod", name=meta["name"], uid=meta["uid"]
-                ),
-            ),
+        request = client.AuthenticationV1TokenRequest.model_validate(
+            {
+                "spec": {
+                    "audiences": [projection.audience] if projection.audience else [],
+                    "expirationSeconds": projection.expiration_seconds,
+                    "boundObjectRef": {
+                        "apiVersion": "v1",
+                        "kind": "Pod",
+                        "name": meta["name"],
+                        "uid": meta["uid"],
+                    },
+                }
+            }
         )
-        token = self.client.create(request, name=account, namespace=meta["namespace"])
-        assert token.status is not None
-        return write_kubeconfig(
-            directory / "serviceaccount.kubeconfig",
-            server=self._server,
-            ca_pem=self._ca_pem,
-            user=f"system:serviceaccount:{meta['namespace']}:{account}",
-            token=token.status.token,
-            namespace=meta["namespace"],
+        answer = read_json(
+            self.core.create_namespaced_service_account_token(
+                account,
+                meta["namespace"],
+                request,
+                _preload_content=False,
+                _request_timeout=_TIMEOUT,
+            )
         )
+        directory = running.directory / SERVICE_ACCOUNT_DIR
+        write_atomically(directory / projection.path, answer["status"]["token"].encode())
+        write_atomically(directory / "ca.crt", self._ca_pem)
+        write_atomically(directory / "namespace", meta["namespace"].encode())
+        now = time.time()
+        expires = dt.datetime.fromisoformat(answer["status"]["expirationTimestamp"]).timestamp()
+        running.token_refresh_at = now + _TOKEN_REFRESH * max(expires - now, 0.0)
+
+    def _refresh_token(self, pod: dict[str, Any], running: RunningPod) -> None:
+        if running.token_refresh_at is None or time.time() < running.token_refresh_at:
+            return
+        try:
+            self._write_service_account(pod, running)
+        except ApiException as exc:  # the old token is still valid for a while: try again
+            log.warning(
+                "pod %s/%s: token refresh: %s",
+                pod["metadata"]["namespace"],
+                pod["metadata"]["name"],
+                error_message(exc),
+            )
 
     def _lookup(self, kind: str, namespace: str, name: str) -> dict[str, str] | None:
         try:
             if kind == "Secret":
-                secret = self.client.get(Secret, name, namespace=namespace)
-                return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
-            cm = self.client.get(ConfigMap, name, namespace=namespace)
-            return dict(cm.data or {})
-        except ApiError as exc:
-            if exc.status.code == 404:
+                secret = read_json(
+                    self.core.read_namespaced_secret(
+                        name, namespace, _preload_content=False, _request_timeout=_TIMEOUT
+                    )
+                )
+                data = secret.get("data") or {}
+                return {k: base64.b64decode(v).decode() for k, v in data.items()}
+            config_map = read_json(
+                self.core.read_namespaced_config_map(
+                    name, namespace, _preload_content=False, _request_timeout=_TIMEOUT
+                )
+            )
+            return dict(config_map.get("data") or {})
+        except ApiException as exc:
+            if exc.status == 404:
                 return None
             raise
 
-    def _spawn(
-        self, pod: dict[str, Any], spec: dict[str, Any], base_env: dict[str, str], directory: Path
-    ) -> Container:
-        command = [*(spec.get("command") or []), *(spec.get("args") or [])]
+    def _container_env(self, pod: dict[str, Any], spec: dict[str, Any]) -> dict[str, str]:
+        env = {k: os.environ[k] for k in _INHERITED_ENV if k in os.environ}
+        env.update(service_env(self._server))
+        # A process must never find the kubelet's or the user's kubeconfig: in-cluster only.
+        env["KUBECONFIG"] = os.devnull
+        env.update(resolve_env(spec, pod, self._lookup))
+        return env
+
+    def _spawn(self, pod: dict[str, Any], spec: dict[str, Any], directory: Path) -> Container:
         if not spec.get("command"):
             raise EnvError(
                 f"container {spec['name']} has no command: the process kubelet cannot run "
                 "an image's entrypoint, so set `command`"
             )
-        env = {**base_env, **resolve_env(spec, pod, self._lookup)}
-        message_path = directory / f"{spec['name']}.termination-log"
+        env = self._container_env(pod, spec)
+        command = [expand(part, env) for part in [*spec["command"], *(spec.get("args") or [])]]
+        mounts = container_mounts(pod, spec)
+        message_path = directory / message_file(spec["name"])
         message_path.unlink(missing_ok=True)
-        env[TERMINATION_MESSAGE_ENV] = str(message_path)
+        message_path.touch()
         log_path = directory / f"{spec['name']}.log"
-        workdir = Path(spec["workingDir"]) if spec.get("workingDir") else directory
         with log_path.open("ab") as out:
             proc = subprocess.Popen(
-                [expand(part, env) for part in command],
+                in_mount_namespace(mounts, command, spec.get("workingDir")),
+                executable=self._unshare,
                 env=env,
-                cwd=workdir,
+                cwd=directory,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -372,33 +509,37 @@ class ProcessKubelet:
         policy = pod["spec"].get("restartPolicy", "Always")
         for spec in pod["spec"]["containers"]:
             container = running.containers.get(spec["name"])
-            if container is None or (code := container.proc.poll()) is None:
+            if container is None or (code := container.exit_code()) is None:
                 continue
-            if container.finished_at is None:
+            if container.exited_at is None:
+                container.exited_at = time.monotonic()
                 container.finished_at = _now()
-            if policy == "Always" or (policy == "OnFailure" and code != 0):
-                backoff = min(10 * 2**container.restarts, 300)
-                if time.time() - _epoch(container.finished_at) >= backoff:
-                    fresh = self._spawn(
-                        pod, spec, self._base_env(pod, running.directory), running.directory
-                    )
-                    fresh.restarts = container.restarts + 1
-                    running.containers[spec["name"]] = fresh
+            if not _restarts_after(policy, code):
+                continue
+            if time.monotonic() - container.exited_at < restart_delay(container.restarts):
+                continue
+            last_state = container.state()
+            try:
+                fresh = self._spawn(pod, spec, running.directory)
+            except (EnvError, MountError, ApiException) as exc:  # retried on the next sync
+                log.warning(
+                    "pod %s/%s: restart of %s: %s",
+                    running.namespace,
+                    running.name,
+                    spec["name"],
+                    exc,
+                )
+                continue
+            fresh.restarts = container.restarts + 1
+            fresh.last_state = last_state
+            running.containers[spec["name"]] = fresh
 
     # -- status ------------------------------------------------------------------------------
 
     def _report(self, pod: dict[str, Any], running: RunningPod) -> None:
-        statuses = [self._container_status(pod, c) for c in running.containers.values()]
-        codes = [c.proc.poll() for c in running.containers.values()]
         policy = pod["spec"].get("restartPolicy", "Always")
-        if any(code is None for code in codes) or policy == "Always":
-            phase = "Running"
-        elif all(code == 0 for code in codes):
-            phase = "Succeeded"
-        elif policy == "OnFailure":
-            phase = "Running"
-        else:
-            phase = "Failed"
+        codes = [c.exit_code() for c in running.containers.values()]
+        phase = pod_phase(policy, codes)
         ready = phase == "Running" and all(code is None for code in codes)
         status = {
             "phase": phase,
@@ -406,7 +547,9 @@ class ProcessKubelet:
             "podIP": "127.0.0.1",
             "podIPs": [{"ip": "127.0.0.1"}],
             "startTime": min(c.started_at for c in running.containers.values()),
-            "containerStatuses": statuses,
+            "containerStatuses": [
+                _container_status(pod, c, policy) for c in running.containers.values()
+            ],
             "conditions": [
                 _condition("PodScheduled", True),
                 _condition("Initialized", True),
@@ -420,21 +563,6 @@ class ProcessKubelet:
         running.reported = status
         if phase in ("Succeeded", "Failed"):
             log.info("pod %s/%s %s", running.namespace, running.name, phase)
-
-    @staticmethod
-    def _container_status(pod: dict[str, Any], container: Container) -> dict[str, Any]:
-        state = container.state()
-        spec = next(c for c in pod["spec"]["containers"] if c["name"] == container.name)
-        return {
-            "name": container.name,
-            "image": spec.get("image", ""),
-            "imageID": "",
-            "containerID": f"process://{container.proc.pid}",
-            "ready": "running" in state,
-            "started": "running" in state,
-            "restartCount": container.restarts,
-            "state": state,
-        }
 
     def _report_waiting(self, pod: dict[str, Any], reason: str, message: str) -> None:
         log.warning(
@@ -469,15 +597,18 @@ class ProcessKubelet:
     def _patch_status(self, pod: dict[str, Any], status: dict[str, Any]) -> None:
         meta = pod["metadata"]
         try:
-            self.client.patch(
-                Pod.Status,
-                meta["name"],
-                {"status": status},
-                namespace=meta["namespace"],
-                patch_type=PatchType.MERGE,
+            read_json(
+                self.core.patch_namespaced_pod_status(
+                    meta["name"],
+                    meta["namespace"],
+                    {"status": status},
+                    _content_type=MERGE_PATCH,
+                    _preload_content=False,
+                    _request_timeout=_TIMEOUT,
+                )
             )
-        except ApiError as exc:
-            if exc.status.code != 404:
+        except ApiException as exc:
+            if exc.status != 404:
                 raise
 
     # -- termination -------------------------------------------------------------------------
@@ -495,10 +626,20 @@ class ProcessKubelet:
                 return
             self._kill_all(running, signal.SIGKILL)
             self._pods.pop(running.uid, None)
+        # Its processes are gone and their mount namespaces with them: the volumes can go.
+        shutil.rmtree(self._pod_dir(meta), ignore_errors=True)
         try:
-            self.client.delete(Pod, meta["name"], namespace=meta["namespace"], grace_period=0)
-        except ApiError as exc:
-            if exc.status.code != 404:
+            read_json(
+                self.core.delete_namespaced_pod(
+                    meta["name"],
+                    meta["namespace"],
+                    grace_period_seconds=0,
+                    _preload_content=False,
+                    _request_timeout=_TIMEOUT,
+                )
+            )
+        except ApiException as exc:
+            if exc.status != 404:
                 raise
         log.info("deleted pod %s/%s", meta["namespace"], meta["name"])
 
@@ -512,9 +653,33 @@ class ProcessKubelet:
                 container.proc.wait()
 
 
+def _container_status(pod: dict[str, Any], container: Container, policy: str) -> dict[str, Any]:
+    state = container.state()
+    code = container.exit_code()
+    last_state = container.last_state or {}
+    if code is not None and _restarts_after(policy, code):
+        # Between a run and its restart, as the kubelet shows it.
+        last_state = state
+        delay = restart_delay(container.restarts)
+        state = {
+            "waiting": {
+                "reason": "CrashLoopBackOff",
+                "message": f"back-off {delay:.0f}s restarting failed container={container.name}",
+            }
+        }
+    spec = next(c for c in pod["spec"]["containers"] if c["name"] == container.name)
+    return {
+        "name": container.name,
+        "image": spec.get("image", ""),
+        "imageID": "",
+        "containerID": f"process://{container.proc.pid}",
+        "ready": "running" in state,
+        "started": "running" in state,
+        "restartCount": container.restarts,
+        "state": state,
+        "lastState": last_state,
+    }
+
+
 def _condition(kind: str, ok: bool) -> dict[str, Any]:
     return {"type": kind, "status": "True" if ok else "False"}
-
-
-def _epoch(timestamp: str) -> float:
-    return dt.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
