@@ -142,7 +142,7 @@ class LocalCluster:
         self._prepare()
         ports = self._ports()
         self._spawn("etcd", self._etcd_args(ports))
-        self._wait(lambda: self._http_ok(f"http://127.0.0.1:{ports.etcd_client}/health"), "etcd")
+        self._wait(lambda: self._etcd_ready(ports), "etcd")
         self._spawn("kube-apiserver", self._apiserver_args(ports))
         self._wait(self._apiserver_ready, "kube-apiserver")
         self._spawn("kube-controller-manager", self._controller_manager_args())
@@ -156,6 +156,36 @@ class LocalCluster:
             if child := self._children.pop(name, None):
                 child.wait()
         (self.root / "pids.json").unlink(missing_ok=True)
+
+    def stop_component(self, name: str) -> None:
+        """Stop one running component (SIGTERM, then SIGKILL after 10 s), as in an outage.
+
+        `start_component(name)` brings it back on the same port with the same arguments.
+        """
+        pids = self._pids()
+        if name not in pids:
+            raise ClusterError(f"{name} is not running here (running: {sorted(pids)})")
+        _terminate(pids.pop(name))
+        if child := self._children.pop(name, None):
+            child.wait()
+        (self.root / "pids.json").write_text(json.dumps(pids))
+
+    def start_component(self, name: str) -> None:
+        """Start one component stopped by `stop_component`; return once it is ready."""
+        ports = self._ports()
+        starts: dict[str, tuple[list[str], Callable[[], bool]]] = {
+            "etcd": (self._etcd_args(ports), lambda: self._etcd_ready(ports)),
+            "kube-apiserver": (self._apiserver_args(ports), self._apiserver_ready),
+            # It serves no health endpoint (--secure-port=0): running is all there is to see.
+            "kube-controller-manager": (self._controller_manager_args(), lambda: True),
+        }
+        if name not in starts:
+            raise ClusterError(f"no component {name!r}: one of {sorted(starts)}")
+        if name in self._pids():
+            raise ClusterError(f"{name} is already running")
+        args, ready = starts[name]
+        self._spawn(name, args)
+        self._wait(ready, name)
 
     def is_healthy(self) -> bool:
         pids = self._pids()
@@ -284,6 +314,9 @@ class LocalCluster:
         ctx = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
         ctx.load_cert_chain(str(self.pki / "admin.crt"), str(self.pki / "admin.key"))
         return ctx
+
+    def _etcd_ready(self, ports: Ports) -> bool:
+        return self._http_ok(f"http://127.0.0.1:{ports.etcd_client}/health")
 
     def _apiserver_ready(self) -> bool:
         if not (self.root / "ports.json").exists() or not (self.pki / "ca.crt").exists():
