@@ -12,18 +12,18 @@ import threading
 import time
 from pathlib import Path
 
-from lightkube import Client, KubeConfig
-from lightkube.resources.core_v1 import Pod, ServiceAccount
+from kubernetes import client
 
 from bench.record import Figure
 from tapedeck_dev.cluster import LocalCluster
+from tapedeck_dev.kubeclient import api_client, read_json
 from tapedeck_dev.kubelet import ProcessKubelet
 
 RUNS = 3
 
 
-def _pod_to_done(client: Client, name: str) -> float:
-    pod = Pod.from_dict(
+def _pod_to_done(core: client.CoreV1Api, name: str) -> float:
+    pod = client.V1Pod.model_validate(
         {
             "metadata": {"name": name},
             "spec": {
@@ -35,12 +35,17 @@ def _pod_to_done(client: Client, name: str) -> float:
         }
     )
     started = time.monotonic()
-    client.create(pod, namespace="default")
+    read_json(core.create_namespaced_pod("default", pod, _preload_content=False))
     while True:
-        status = client.get(Pod, name, namespace="default").status
-        if status is not None and status.phase == "Succeeded":
+        got = read_json(core.read_namespaced_pod(name, "default", _preload_content=False))
+        if got.get("status", {}).get("phase") == "Succeeded":
             return time.monotonic() - started
         time.sleep(0.02)
+
+
+def _has_default_service_account(core: client.CoreV1Api) -> bool:
+    accounts = read_json(core.list_namespaced_service_account("default", _preload_content=False))
+    return bool(accounts["items"])
 
 
 def run() -> list[Figure]:
@@ -52,19 +57,20 @@ def run() -> list[Figure]:
             started = time.monotonic()
             cluster.up()
             ups.append(time.monotonic() - started)
-            client = Client(KubeConfig.from_file(cluster.kubeconfig))
+            api = api_client(cluster.kubeconfig)
+            core = client.CoreV1Api(api)
             kubelet = ProcessKubelet.from_kubeconfig(cluster.kubeconfig, Path(tmp) / "kubelet")
             stop = threading.Event()
             thread = threading.Thread(target=kubelet.run, args=(stop,))
             thread.start()
             try:
-                while not list(client.list(ServiceAccount, namespace="default")):
+                while not _has_default_service_account(core):
                     time.sleep(0.1)  # pods are refused until the default ServiceAccount exists
-                pods.append(_pod_to_done(client, f"bench-{i}"))
+                pods.append(_pod_to_done(core, f"bench-{i}"))
             finally:
                 stop.set()
                 thread.join()
-                client.close()
+                api.close()
                 cluster.down()
     return [
         Figure(

@@ -10,19 +10,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lightkube import ApiError, Client, KubeConfig
-from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
-from lightkube.resources.core_v1 import Namespace, Node, ServiceAccount
+from kubernetes import client
 
 from tapedeck_bot.contract.crd import build_crd
 from tapedeck_dev.binaries import ensure_binaries
 from tapedeck_dev.cluster import LocalCluster
+from tapedeck_dev.kubeclient import api_client, read_json
+from tests.kube import read
+from tests.waiting import eventually
 
 pytest_plugins = ["tests.storage_fixtures"]
 
@@ -40,49 +40,68 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 @pytest.fixture(scope="session")
-def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """The local control plane, for tests that stop and start its components."""
     if EXTERNAL:
-        yield Path(EXTERNAL)
-        return
+        pytest.skip("needs the local control plane, not TAPEDECK_TEST_KUBECONFIG's cluster")
     cluster = LocalCluster(tmp_path_factory.mktemp("cluster"))
     cluster.up()
     try:
-        yield cluster.kubeconfig
+        yield cluster
     finally:
         cluster.down()
 
 
 @pytest.fixture(scope="session")
-def kube(kubeconfig: Path) -> Iterator[Client]:
-    client = Client(KubeConfig.from_file(kubeconfig), field_manager="tapedeck-tests")
-    yield client
-    client.close()
+def kubeconfig(request: pytest.FixtureRequest) -> Path:
+    if EXTERNAL:
+        return Path(EXTERNAL)
+    cluster: LocalCluster = request.getfixturevalue("local_cluster")
+    return cluster.kubeconfig
 
 
 @pytest.fixture(scope="session")
-def kubectl(kubeconfig: Path) -> Iterator[list[str]]:
+def kube(kubeconfig: Path) -> Iterator[client.ApiClient]:
+    api = api_client(kubeconfig)
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="session")
+def kubectl(kubeconfig: Path) -> list[str]:
     """The kubectl command line, pointed at the test cluster."""
     return [str(ensure_binaries().kubectl), f"--kubeconfig={kubeconfig}"]
 
 
 @pytest.fixture(scope="session")
-def crd(kube: Client) -> dict[str, object]:
+def crd(kube: client.ApiClient) -> dict[str, object]:
     """The Recording CRD, installed and Established."""
     body = build_crd()
-    kube.apply(CustomResourceDefinition.from_dict(body), force=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        got = kube.get(CustomResourceDefinition, body["metadata"]["name"])
-        conditions = {c.type: c.status for c in (got.status.conditions or [])}
-        if conditions.get("Established") == "True":
-            return body
-        time.sleep(0.2)
-    raise AssertionError(f"CRD not Established: {conditions}")
+    name = body["metadata"]["name"]
+    extensions = client.ApiextensionsV1Api(kube)
+    read_json(
+        extensions.patch_custom_resource_definition(
+            name,
+            body,
+            field_manager="tapedeck-tests",
+            force=True,
+            _content_type="application/apply-patch+yaml",
+            _preload_content=False,
+        )
+    )
+
+    def established() -> bool:
+        got = read(extensions.read_custom_resource_definition, name) or {}
+        conditions = got.get("status", {}).get("conditions") or []
+        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+    eventually(established, what="the CRD to be Established")
+    return body
 
 
 @pytest.fixture(scope="session")
 def kubelet(
-    kubeconfig: Path, kube: Client, tmp_path_factory: pytest.TempPathFactory
+    kubeconfig: Path, kube: client.ApiClient, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Path]:
     """The process kubelet, running for the whole session; yields its pod directory root."""
     if EXTERNAL:
@@ -100,14 +119,13 @@ def kubelet(
             stderr=subprocess.STDOUT,
             env=env,
         )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            kube.get(Node, "tapedeck-dev")
-            break
-        except ApiError:
-            assert proc.poll() is None, (root / "kubelet.log").read_text()
-            time.sleep(0.2)
+    core = client.CoreV1Api(kube)
+
+    def registered() -> bool:
+        assert proc.poll() is None, (root / "kubelet.log").read_text()
+        return read(core.read_node, "tapedeck-dev") is not None
+
+    eventually(registered, what="the process kubelet's Node")
     try:
         yield root
     finally:
@@ -116,24 +134,17 @@ def kubelet(
 
 
 @pytest.fixture
-def namespace(kube: Client) -> Iterator[str]:
+def namespace(kube: client.ApiClient) -> Iterator[str]:
     """A fresh namespace per test, deleted afterwards."""
     name = f"t-{uuid.uuid4().hex[:10]}"
-    kube.create(Namespace.from_dict({"metadata": {"name": name}}))
-    _wait_for_default_service_account(kube, name)
+    core = client.CoreV1Api(kube)
+    core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": name}}))
+    # The serviceaccount controller creates it; pods are refused by admission until it exists.
+    eventually(
+        lambda: read(core.read_namespaced_service_account, "default", name),
+        what=f"the default ServiceAccount in {name}: is the controller-manager up?",
+    )
     try:
         yield name
     finally:
-        kube.delete(Namespace, name)
-
-
-def _wait_for_default_service_account(kube: Client, namespace: str) -> None:
-    # The serviceaccount controller creates it; pods are refused by admission until it exists.
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            kube.get(ServiceAccount, "default", namespace=namespace)
-            return
-        except ApiError:
-            time.sleep(0.1)
-    raise AssertionError(f"no default ServiceAccount in {namespace}: is the controller-manager up?")
+        core.delete_namespace(name)

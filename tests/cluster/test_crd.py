@@ -9,17 +9,15 @@ from typing import Any
 
 import pytest
 import yaml
-from lightkube import ApiError, Client
-from lightkube.generic_resource import create_namespaced_resource
-from lightkube.types import PatchType
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
-from tapedeck_bot.contract import GROUP, KIND, PLURAL, VERSION, RecordingSpec
+from tapedeck_bot.contract import RecordingSpec
+from tests.kube import Recordings
 from tests.recordings import INVALID, Invalid, recording
 
 pytestmark = pytest.mark.usefixtures("crd")
 REPO = Path(__file__).resolve().parents[2]
-
-Recording = create_namespaced_resource(GROUP, VERSION, KIND, PLURAL)
 
 
 def _apply(
@@ -111,8 +109,11 @@ def test_pause_and_resume_are_allowed(kubectl: list[str], namespace: str) -> Non
         assert applied.returncode == 0, applied.stderr
 
 
-def test_status_only_changes_through_the_status_subresource(kube: Client, namespace: str) -> None:
-    kube.create(Recording.from_dict(recording()), namespace=namespace)
+def test_status_only_changes_through_the_status_subresource(
+    kube: client.ApiClient, namespace: str
+) -> None:
+    recordings = Recordings(kube, namespace)
+    recordings.create(recording())
     status = {
         "status": {
             "phase": "RECORDING",
@@ -120,45 +121,31 @@ def test_status_only_changes_through_the_status_subresource(kube: Client, namesp
             "history": [{"phase": "RECORDING", "at": "2026-11-26T10:00:00Z"}],
         }
     }
-    kube.patch(Recording.Status, "standup", status, namespace=namespace, patch_type=PatchType.MERGE)
-    assert kube.get(Recording, "standup", namespace=namespace).status["phase"] == "RECORDING"
+    recordings.patch_status("standup", status)
+    assert recordings.get("standup")["status"]["phase"] == "RECORDING"
 
     # A plain update carrying a status is accepted, but the status part is ignored.
-    kube.patch(
-        Recording,
-        "standup",
-        {"status": {"phase": "UPLOADED"}, "metadata": {"labels": {"touched": "yes"}}},
-        namespace=namespace,
-        patch_type=PatchType.MERGE,
+    recordings.patch(
+        "standup", {"status": {"phase": "UPLOADED"}, "metadata": {"labels": {"touched": "yes"}}}
     )
-    stored = kube.get(Recording, "standup", namespace=namespace)
-    assert stored.metadata.labels == {"touched": "yes"}
-    assert stored.status["phase"] == "RECORDING"
+    stored = recordings.get("standup")
+    assert stored["metadata"]["labels"] == {"touched": "yes"}
+    assert stored["status"]["phase"] == "RECORDING"
 
 
-def test_status_schema_refuses_unknown_phase(kube: Client, namespace: str) -> None:
-    kube.create(Recording.from_dict(recording()), namespace=namespace)
-    with pytest.raises(ApiError, match=r"status.phase.*Unsupported value"):
-        kube.patch(
-            Recording.Status,
-            "standup",
-            {"status": {"phase": "DONE"}},
-            namespace=namespace,
-            patch_type=PatchType.MERGE,
-        )
+def test_status_schema_refuses_unknown_phase(kube: client.ApiClient, namespace: str) -> None:
+    recordings = Recordings(kube, namespace)
+    recordings.create(recording())
+    with pytest.raises(ApiException, match=r"status.phase.*Unsupported value"):
+        recordings.patch_status("standup", {"status": {"phase": "DONE"}})
 
 
 def test_kubectl_shows_printer_columns_short_name_and_category(
-    kube: Client, kubectl: list[str], namespace: str
+    kube: client.ApiClient, kubectl: list[str], namespace: str
 ) -> None:
-    kube.create(Recording.from_dict(recording()), namespace=namespace)
-    kube.patch(
-        Recording.Status,
-        "standup",
-        {"status": {"phase": "RECORDING", "durationSeconds": 42.5}},
-        namespace=namespace,
-        patch_type=PatchType.MERGE,
-    )
+    recordings = Recordings(kube, namespace)
+    recordings.create(recording())
+    recordings.patch_status("standup", {"status": {"phase": "RECORDING", "durationSeconds": 42.5}})
     for resource in ("rec", "tapedeck"):
         out = subprocess.run(
             [*kubectl, "get", resource, "-n", namespace],

@@ -70,7 +70,7 @@ def test_unknown_field_is_refused_with_its_name() -> None:
 def test_importing_the_contract_loads_no_media_or_kubernetes_library() -> None:
     code = (
         "import sys, tapedeck_bot.contract\n"
-        "heavy = {'av', 'aiortc', 'kopf', 'lightkube'} & {m.split('.')[0] for m in sys.modules}\n"
+        "heavy = {'av', 'aiortc', 'kopf', 'kubernetes'} & {m.split('.')[0] for m in sys.modules}\n"
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
