@@ -8,9 +8,12 @@ import contextlib
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
+
+import yaml
 
 from tapedeck_dev.binaries import BinaryNotFound, ensure_binaries
 from tapedeck_dev.cluster import ClusterError, LocalCluster, default_cluster_dir
@@ -127,6 +130,59 @@ def _kubelet(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dev_operator_config(path: Path) -> Path:
+    """Settings for a local operator: bots are local processes, servers on 127.0.0.1."""
+    settings = {
+        "bot": {
+            "command": [sys.executable, "-m", "tapedeck_bot.cli", "run"],
+            "env": {"TAPEDECK_ICE_HOST_ADDRESSES": "127.0.0.1"},
+        },
+        "listenAddress": "127.0.0.1",
+    }
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+def _up(args: argparse.Namespace) -> int:
+    from tapedeck_dev.stack import install_operator, operator_command
+
+    cluster = LocalCluster(Path(args.dir))
+    kubeconfig = cluster.up()
+    kubectl = [str(ensure_binaries().kubectl), f"--kubeconfig={kubeconfig}"]
+    identity = install_operator(kubectl, kubeconfig, cluster.root / "operator.kubeconfig")
+    config = Path(args.config) if args.config else _dev_operator_config(cluster.root / "op.yaml")
+    kubelet_command = [sys.executable, "-m", "tapedeck_dev.cli", "kubelet"]
+    children: list[subprocess.Popen[bytes]] = []
+    for name, command, env in (
+        ("kubelet", [*kubelet_command, "--kubeconfig", str(kubeconfig)], dict(os.environ)),
+        ("operator", operator_command(config), dict(os.environ, KUBECONFIG=str(identity))),
+    ):
+        with (cluster.logs / f"{name}.log").open("ab") as log:
+            children.append(
+                subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+            )
+    print(
+        f"control plane, process kubelet and operator up (logs in {cluster.logs});\n"
+        f"  export KUBECONFIG={kubeconfig}\n"
+        f"  export PATH={Path(kubectl[0]).parent}:$PATH\n"
+        "  kubectl apply -f examples/recording.yaml && kubectl get rec -w\n"
+        "Ctrl-C stops the kubelet and the operator; `tapedeck-dev cluster down` the rest.",
+        file=sys.stderr,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1):
+        if any(child.poll() is not None for child in children):
+            print("tapedeck-dev up: a component exited; see its log", file=sys.stderr)
+            break
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.wait(timeout=60)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tapedeck-dev", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -172,6 +228,15 @@ def _parser() -> argparse.ArgumentParser:
     meeting.add_argument("--sync", action="store_true", help="flash + click once a second")
     meeting.add_argument("--codec", choices=["vp8", "h264"])
     meeting.set_defaults(func=_meeting)
+
+    up = commands.add_parser(
+        "up", help="control plane + process kubelet + operator, until Ctrl-C (dev only)"
+    )
+    up.add_argument(
+        "--dir", default=str(default_cluster_dir()), help="state directory (default: %(default)s)"
+    )
+    up.add_argument("--config", help="operator settings YAML (default: local processes)")
+    up.set_defaults(func=_up)
 
     binaries = commands.add_parser("binaries", help="find or build the control-plane binaries")
     binaries.set_defaults(func=_binaries)
