@@ -7,7 +7,7 @@ ca.crt, namespace) are where the pod spec puts them, and KUBERNETES_SERVICE_HOST
 the API server, so `kubernetes.config.load_incluster_config()` works as in a cluster and RBAC
 applies to the process. Exited containers restart in place as restartPolicy says, with the
 kubelet's back-off. Deleting a pod sends SIGTERM, waits the grace period, then SIGKILL, and
-removes the pod's directory (its volumes with it).
+removes the pod's directory (its volumes with it). Stopping the kubelet stops its pods too.
 
 Mount namespaces need root.
 """
@@ -65,6 +65,7 @@ _INHERITED_ENV = (
 _MESSAGE_LIMIT = 4096
 _TIMEOUT = (5.0, 30.0)  # (connect, read) s: an absent API server must not stall the loop
 _HEARTBEAT_S = 10.0
+_SHUTDOWN_GRACE_S = 5.0  # less than the 30 s the test fixtures give the kubelet to stop
 _TOKEN_REFRESH = 0.8  # of a token's lifetime, as the kubelet does
 _API_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError)
 
@@ -217,8 +218,22 @@ class ProcessKubelet:
             except _API_ERRORS as exc:  # the API server may be away; the pods keep running
                 log.warning("sync failed: %s", exc)
             stop.wait(poll_s)
-        for pod in list(self._pods.values()):
+        self._stop_all()
+
+    def _stop_all(self) -> None:
+        """SIGTERM every pod, SIGKILL what is left after a short grace.
+
+        A pod outliving its kubelet would run on with no one to report it, and a restarted
+        kubelet would start it a second time.
+        """
+        pods = list(self._pods.values())
+        for pod in pods:
             self._kill_all(pod, signal.SIGTERM)
+        deadline = time.monotonic() + _SHUTDOWN_GRACE_S
+        while time.monotonic() < deadline and any(_alive(pod) for pod in pods):
+            time.sleep(0.1)
+        for pod in pods:
+            self._kill_all(pod, signal.SIGKILL)
 
     def register_node(self) -> None:
         labels = {
@@ -621,8 +636,7 @@ class ProcessKubelet:
             if running.stopping_since is None:
                 running.stopping_since = time.monotonic()
                 self._kill_all(running, signal.SIGTERM)
-            alive = any(c.proc.poll() is None for c in running.containers.values())
-            if alive and time.monotonic() - running.stopping_since < grace:
+            if _alive(running) and time.monotonic() - running.stopping_since < grace:
                 return
             self._kill_all(running, signal.SIGKILL)
             self._pods.pop(running.uid, None)
@@ -679,6 +693,10 @@ def _container_status(pod: dict[str, Any], container: Container, policy: str) ->
         "state": state,
         "lastState": last_state,
     }
+
+
+def _alive(pod: RunningPod) -> bool:
+    return any(c.proc.poll() is None for c in pod.containers.values())
 
 
 def _condition(kind: str, ok: bool) -> dict[str, Any]:
