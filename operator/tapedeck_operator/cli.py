@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -25,6 +26,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"tapedeck-operator: {exc}", file=sys.stderr)
         return 2
     kopf.configure(log_format=kopf.LogFormat.JSON, verbose=args.verbose)
+    if not args.verbose:  # kopf logs every timer tick of every Recording at INFO
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     ctx = Context(KubeClusterApi(api_client()), settings)
     registry = kopf.OperatorRegistry()
     register(registry, ctx)

@@ -7,6 +7,7 @@ come from the operator's config file rather than from import-time globals.
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
 import logging
 from collections.abc import Mapping
@@ -31,6 +32,8 @@ from tapedeck_operator.reconcile import Context, Rival, reconcile
 
 __all__ = ["register"]
 
+log = logging.getLogger("tapedeck_operator")
+
 _RECORDINGS = (GROUP, VERSION, PLURAL)
 # After this long past its deletion, a Recording is let go even if its bot never finished.
 _DELETE_SLACK_S = 30
@@ -51,12 +54,13 @@ def _configure(settings: kopf.OperatorSettings) -> None:
 
 
 def _post_events(body: kopf.Body, step: Step, transitions: list[Transition]) -> None:
+    status = body.get("status") or {}
     for transition in transitions:
         kind = "Warning" if transition.phase is Phase.ERRORED else "Normal"
         reason = transition.phase.value.capitalize()
         message = transition.reason or ""
         if transition.phase is Phase.ERRORED:
-            message = step.error or (body.get("status") or {}).get("error") or message
+            message = step.error or status.get("error") or message
         kopf.event(body, type=kind, reason=reason, message=message)
     for reason, message in step.events:
         kopf.event(body, type="Normal", reason=reason, message=message)
@@ -89,7 +93,9 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
         meta = body["metadata"]
         return {key: Rival(meta["creationTimestamp"], meta["name"], meta["uid"])} if key else None
 
-    async def run(body: kopf.Body, bot_pods: Any, meetings: Any) -> Step:
+    async def run(live: kopf.Body, bot_pods: Any, meetings: Any) -> Step:
+        # kopf's body is a live view that changes while we await; decide on one snapshot.
+        body = copy.deepcopy(dict(live))
         uid = body["metadata"]["uid"]
         key = (body["metadata"]["namespace"], body["spec"]["meeting"]["id"])
         lock = ctx.locks.setdefault(uid, asyncio.Lock())
@@ -108,7 +114,18 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
                 except Exception:
                     ctx.metrics.reconcile_errors.inc()
                     raise
-        _post_events(body, step, announce)
+        _post_events(live, step, announce)
+        if step != Step() or announce:
+            log.info(
+                "reconciled",
+                extra={
+                    "recording": f"{body['metadata']['namespace']}/{body['metadata']['name']}",
+                    "transitions": [str(t.phase) for t in announce],
+                    "attempt": step.create_attempt,
+                    "deleted": list(step.delete_pods),
+                    "problem": step.problem.reason if step.problem else None,
+                },
+            )
         return step
 
     @kopf.on.create(*_RECORDINGS, registry=registry)
@@ -117,8 +134,8 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
 
     @kopf.timer(*_RECORDINGS, interval=ctx.settings.reconcile_interval_seconds, registry=registry)
     async def tick(*, body: kopf.Body, **kwargs: Any) -> None:
-        if _phase(body) in TERMINAL:
-            return
+        # Finished Recordings too: the bot's last transition must still become a condition
+        # and an Event. A pass that changes nothing makes no API call.
         await run(body, kwargs["bot_pods"], kwargs["meetings"])
 
     @kopf.on.delete(*_RECORDINGS, registry=registry)

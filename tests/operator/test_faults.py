@@ -152,7 +152,7 @@ def test_deleting_a_running_recording_uploads_and_leaves_nothing_behind(
     cluster.run("delete", "recording", "doomed", "--wait=false")
     eventually(lambda: not cluster.exists("recording", "doomed"), timeout=120, what="deletion")
 
-    objects = list(bucket.list(f"{cluster.namespace}/"))
+    objects = list(bucket.list_objects(f"{cluster.namespace}/"))
     (composite,) = [o for o in objects if "_composite_" in o.key]
     assert _segment_seconds(bucket, composite.key, tmp_path / "doomed.webm") > 4
     assert bucket.list_uploads(f"{cluster.namespace}/") == []  # every upload completed

@@ -137,7 +137,7 @@ def test_apply_pause_resume_stop_reaches_uploaded_with_decodable_outputs(
     assert len(composites) == 1
     assert set(tracks) == {alice.name, bob.name}
     assert all(o["complete"] for o in outputs)
-    keys = {info.key for info in bucket.list(f"{cluster.namespace}/")}
+    keys = {info.key for info in bucket.list_objects(f"{cluster.namespace}/")}
     assert {o["key"] for o in outputs} <= keys
 
     composite = _download(bucket, composites[0]["key"], tmp_path / "composite.webm")
