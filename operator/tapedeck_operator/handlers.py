@@ -24,7 +24,6 @@ from tapedeck_bot.contract import (
     Transition,
     current_phase,
 )
-from tapedeck_operator.kube import Conflict
 from tapedeck_operator.manifests import MANAGED_BY
 from tapedeck_operator.observing import active_meeting_key, parse_time, pod_view, recording_uid_of
 from tapedeck_operator.policy import PodView, Step
@@ -94,12 +93,12 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
         return {key: Rival(meta["creationTimestamp"], meta["name"], meta["uid"])} if key else None
 
     async def run(live: kopf.Body, bot_pods: Any, meetings: Any) -> Step:
-        # kopf's body is a live view that changes while we await; decide on one snapshot.
-        body = copy.deepcopy(dict(live))
-        uid = body["metadata"]["uid"]
-        key = (body["metadata"]["namespace"], body["spec"]["meeting"]["id"])
+        uid = live["metadata"]["uid"]
+        key = (live["metadata"]["namespace"], live["spec"]["meeting"]["id"])
         lock = ctx.locks.setdefault(uid, asyncio.Lock())
         async with lock:
+            # kopf's body is a live view that changes while we await; decide on one snapshot.
+            body = copy.deepcopy(dict(live))
             with ctx.metrics.reconcile_seconds.time():
                 try:
                     step, announce = await reconcile(
@@ -109,8 +108,6 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
                         rivals=list(meetings.get(key, [])),
                         now=dt.datetime.now(dt.UTC),
                     )
-                except Conflict:  # decided on a stale view: the next pass decides again
-                    return Step()
                 except Exception:
                     ctx.metrics.reconcile_errors.inc()
                     raise

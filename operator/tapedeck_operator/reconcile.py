@@ -9,7 +9,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tapedeck_bot.contract import (
@@ -23,7 +23,7 @@ from tapedeck_bot.contract import (
 )
 from tapedeck_operator.conditions import desired_conditions, merge_conditions
 from tapedeck_operator.config import OperatorSettings
-from tapedeck_operator.kube import ClusterApi
+from tapedeck_operator.kube import ClusterApi, Conflict
 from tapedeck_operator.manifests import (
     Owner,
     bot_pod,
@@ -169,8 +169,8 @@ async def reconcile(
     rivals: Iterable[Rival],
     now: dt.datetime,
 ) -> tuple[Step, list[Transition]]:
-    """One pass over one Recording; returns what was done and the transitions (the bot's and
-    its own) not yet announced as Events."""
+    """One pass over one Recording; returns what was done (its `events` describe actions taken)
+    and the transitions, the bot's and its own, to announce now as Events."""
     meta = body["metadata"]
     owner = Owner(meta["namespace"], meta["name"], meta["uid"])
     pod_list = list(pods)
@@ -197,7 +197,10 @@ async def reconcile(
             phase="Pending",
             created_at=now,
         )
-    await _write_status(ctx, body, step, _operator_fields(body, first, step, created))
+    try:
+        await _write_status(ctx, body, step, _operator_fields(body, first, step, created))
+    except Conflict:  # decided on a stale view: the next pass decides again on fresh state
+        return replace(step, transitions=()), []
     phase = step.transitions[-1].phase if step.transitions else first.phase
     ctx.metrics.phases[owner.uid] = str(phase) if phase else "NONE"
     announced = int((body.get("status") or {}).get("announcedTransitions") or 0)

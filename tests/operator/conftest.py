@@ -204,7 +204,6 @@ def cluster(kubectl: list[str], seaweed: SeaweedFS) -> Iterator[Cluster]:
         f"--from-literal=accessKeyId={seaweed.access_key}",
         f"--from-literal=secretAccessKey={seaweed.secret_key}",
     )  # fmt: skip
-    eventually(lambda: c.exists("serviceaccount", "default"), what="the default ServiceAccount")
     yield c
     subprocess.run(
         [*kubectl, "delete", "namespace", namespace, "--wait=false"], capture_output=True

@@ -59,7 +59,10 @@ def test_bad_references_are_reported_with_the_field_to_fix(
     wrong = cluster.wait_phase("wrong-room", "ERRORED", timeout=90)
     assert "987654321" in wrong["error"]
     assert "spec.meeting.janus.room" in wrong["error"]
-    assert _condition(wrong, "Ready")["message"] == wrong["error"]
+    eventually(
+        lambda: _condition(cluster.status("wrong-room"), "Ready")["message"] == wrong["error"],
+        what="the bot's error in the Ready condition",
+    )
 
     unreachable = cluster.wait_phase("unreachable", "ERRORED", timeout=120)
     assert "http://127.0.0.1:9/janus" in unreachable["error"]
