@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import composite, control_plane, tracks, upload
+from bench import composite, control_plane, operator_scale, tracks, upload
 from bench.record import record
 
 SUITES = {
@@ -12,6 +12,7 @@ SUITES = {
     "composite": (composite.run, "composite recorder"),
     "tracks": (tracks.run, "track recorder"),
     "upload": (upload.run, "streaming upload"),
+    "operator": (operator_scale.run, "operator (issue: operator)"),
 }
 
 

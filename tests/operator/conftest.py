@@ -3,13 +3,13 @@ driven with kubectl as a user would."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -25,6 +25,8 @@ from tapedeck_dev.stack import install_operator, operator_command
 from tapedeck_dev.storage_servers import SeaweedFS
 from tests.conftest import REPO
 from tests.janus import conftest as janus_fixtures
+from tests.janus.conftest import Meeting
+from tests.storage.media import playable_seconds
 from tests.storage_fixtures import seaweed_store
 from tests.waiting import eventually
 
@@ -239,5 +241,32 @@ def recording_manifest(
     }
 
 
-def wait_until(deadline_wall: float) -> None:
-    time.sleep(max(0.0, deadline_wall - time.time()))
+COMPOSITE = {"video": {"codec": "VP8", "width": 640, "height": 360}}
+
+
+def utc(text: str) -> float:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def apply_recording(cluster: Cluster, name: str, meeting: Meeting, spec: dict[str, Any]) -> None:
+    cluster.apply(recording_manifest(name, name, meeting.url, meeting.room, **spec))
+
+
+def stop_and_wait(cluster: Cluster, name: str) -> dict[str, Any]:
+    """Stop, and wait for the outcome and for the operator to have turned it into Ready."""
+    cluster.set_state(name, "Stopped")
+    cluster.wait_phase(name, "UPLOADED", "ERRORED", timeout=120)
+
+    def concluded() -> dict[str, Any] | None:
+        status = cluster.status(name)
+        ready = {c["type"]: c for c in status.get("conditions") or []}.get("Ready", {})
+        return status if ready.get("reason") in ("Uploaded", "Errored") else None
+
+    return eventually(concluded, timeout=30, what=f"{name}'s Ready condition")
+
+
+def segment_seconds(store: ObjectStore, key: str, path: Path) -> float:
+    path.write_bytes(b"".join(store.read(key, 1 << 20)))
+    video, audio = playable_seconds(path)
+    assert audio > 1
+    return video

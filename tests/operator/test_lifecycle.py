@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import subprocess
 import time
 from pathlib import Path
@@ -23,13 +22,10 @@ from tests.operator.conftest import (
     Operator,
     recording_manifest,
     storage_spec,
+    utc,
 )
 from tests.storage.media import playable_seconds
 from tests.waiting import eventually
-
-
-def _utc(text: str) -> float:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def _as_bot(cluster: Cluster, kubeconfig: Path, service_account: str) -> client.ApiClient:
@@ -102,7 +98,7 @@ def test_apply_pause_resume_stop_reaches_uploaded_with_decodable_outputs(
         return status if {alice.name, bob.name} <= names else None
 
     status = eventually(listed, timeout=30, what="both participants in the status")
-    started = _utc(status["startedAt"])
+    started = utc(status["startedAt"])
     _check_bot_rbac(cluster, kubeconfig, "standup")
 
     time.sleep(max(0.0, started + 6 - time.time()))
@@ -124,7 +120,7 @@ def test_apply_pause_resume_stop_reaches_uploaded_with_decodable_outputs(
     assert status["stopReason"] == "STOPPED"
     phases = [h["phase"] for h in status["history"]]
     assert phases == ["INVOKED", "RECORDING", "PAUSED", "RECORDING", "UPLOADING", "UPLOADED"]
-    times = [_utc(h["at"]) for h in status["history"]]
+    times = [utc(h["at"]) for h in status["history"]]
     assert times == sorted(times)
     generation = cluster.get("recording", "standup")["metadata"]["generation"]
     conditions = {c["type"]: c for c in status["conditions"]}
@@ -142,8 +138,8 @@ def test_apply_pause_resume_stop_reaches_uploaded_with_decodable_outputs(
 
     composite = _download(bucket, composites[0]["key"], tmp_path / "composite.webm")
     video_s, audio_s = playable_seconds(composite)
-    pause_s = _utc(status["history"][3]["at"]) - _utc(paused["history"][2]["at"])
-    wall_s = _utc(status["stoppedAt"]) - started
+    pause_s = utc(status["history"][3]["at"]) - utc(paused["history"][2]["at"])
+    wall_s = utc(status["stoppedAt"]) - started
     assert pause_s > 4
     # The paused span is cut: the file is about the recorded time, not the wall time.
     assert abs(video_s - status["durationSeconds"]) < 2.5
