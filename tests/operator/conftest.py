@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -248,8 +249,16 @@ def utc(text: str) -> float:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def apply_recording(cluster: Cluster, name: str, meeting: Meeting, spec: dict[str, Any]) -> None:
+def record_composite(
+    cluster: Cluster, name: str, meeting: Meeting, storage: dict[str, Any], *, seconds: float
+) -> float:
+    """Apply a VP8 composite Recording of `meeting` (its id is `name`) into `storage`; return
+    its start (UTC epoch) once it has been recording for `seconds`."""
+    spec = {"composite": COMPOSITE, "storage": storage}
     cluster.apply(recording_manifest(name, name, meeting.url, meeting.room, **spec))
+    started = utc(cluster.wait_phase(name, "RECORDING", timeout=60)["startedAt"])
+    time.sleep(max(0.0, started + seconds - time.time()))
+    return started
 
 
 def stop_and_wait(cluster: Cluster, name: str) -> dict[str, Any]:

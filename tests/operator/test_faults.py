@@ -14,10 +14,9 @@ from tapedeck_dev.janus import JanusServer
 from tapedeck_dev.storage_servers import SeaweedFS
 from tests.janus.conftest import Meeting
 from tests.operator.conftest import (
-    COMPOSITE,
     Cluster,
     Operator,
-    apply_recording,
+    record_composite,
     recording_manifest,
     segment_seconds,
     stop_and_wait,
@@ -38,9 +37,7 @@ def test_killed_bot_restarts_in_place_and_both_segments_decode(
 ) -> None:
     meeting.join(0)
     storage = storage_spec(seaweed, bucket, cluster.namespace)
-    apply_recording(cluster, "crash", meeting, {"composite": COMPOSITE, "storage": storage})
-    started = utc(cluster.wait_phase("crash", "RECORDING", timeout=60)["startedAt"])
-    time.sleep(max(0.0, started + 8 - time.time()))
+    record_composite(cluster, "crash", meeting, storage, seconds=8)
 
     (pod,) = cluster.bot_pods("crash")
     pid = int(pod["status"]["containerStatuses"][0]["containerID"].removeprefix("process://"))
@@ -85,9 +82,7 @@ def test_deleting_a_running_recording_uploads_and_leaves_nothing_behind(
 ) -> None:
     meeting.join(0)
     storage = storage_spec(seaweed, bucket, cluster.namespace)
-    apply_recording(cluster, "doomed", meeting, {"composite": COMPOSITE, "storage": storage})
-    started = utc(cluster.wait_phase("doomed", "RECORDING", timeout=60)["startedAt"])
-    time.sleep(max(0.0, started + 6 - time.time()))
+    record_composite(cluster, "doomed", meeting, storage, seconds=6)
     cluster.run("delete", "recording", "doomed", "--wait=false")
     eventually(lambda: not cluster.exists("recording", "doomed"), timeout=120, what="deletion")
 

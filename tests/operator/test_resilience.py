@@ -15,10 +15,9 @@ from tapedeck_dev.janus import JanusServer
 from tapedeck_dev.storage_servers import SeaweedFS
 from tests.janus.conftest import Meeting
 from tests.operator.conftest import (
-    COMPOSITE,
     Cluster,
     Operator,
-    apply_recording,
+    record_composite,
     segment_seconds,
     stop_and_wait,
     storage_spec,
@@ -39,8 +38,7 @@ def test_recording_survives_operator_restart_and_api_server_outage(
     meeting.join(0)
     meeting.join(1)
     storage = storage_spec(seaweed, bucket, cluster.namespace)
-    apply_recording(cluster, "steady", meeting, {"composite": COMPOSITE, "storage": storage})
-    started = utc(cluster.wait_phase("steady", "RECORDING", timeout=60)["startedAt"])
+    started = record_composite(cluster, "steady", meeting, storage, seconds=0)
 
     operator.kill()
     time.sleep(4)
