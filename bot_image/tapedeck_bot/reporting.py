@@ -133,6 +133,9 @@ class StatusReporter:
     def run(self, stop: threading.Event) -> None:
         """Write until `stop` is set and nothing is left (or it is set twice: see `abandon`)."""
         while True:
+            if stop.is_set():  # the pod is finishing: nothing waits for the next interval
+                with self._lock:
+                    self._urgent = True
             now = self._clock()
             try:
                 self.step(now)

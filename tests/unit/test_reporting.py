@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import Any
 
 from tapedeck_bot.contract import Phase, Transition
@@ -107,3 +108,16 @@ def test_an_outage_loses_no_transition_and_catches_up() -> None:
     assert api.obj["status"]["phase"] == "PAUSED"
     assert api.obj["status"]["durationSeconds"] == 3.0
     assert reporter.idle
+
+
+def test_a_stopping_bot_flushes_its_last_progress_without_waiting() -> None:
+    api = FakeApi()
+    reporter = StatusReporter(api, progress_every_s=10)
+    reporter.update(durationSeconds=1.0)
+    reporter.step(0.0)
+    reporter.update(durationSeconds=2.0, outputs=[])
+    stop = threading.Event()
+    stop.set()
+    reporter.run(stop)  # returns once everything is written
+    assert len(api.patches) == 2
+    assert api.obj["status"]["durationSeconds"] == 2.0
