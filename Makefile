@@ -9,7 +9,10 @@ export PYTHONDONTWRITEBYTECODE := 1
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	@# setuptools prints an informational box for every editable install of a multi-folder
+	@# layout ("be careful with folders named like your package"); a first run stays quiet.
+	set -o pipefail; $(PY) -m pip install --quiet -e '.[dev]' 2>&1 \
+	  | sed '/BuildBackendWarning: Editable installation/,/with strategy, WheelFile/d'
 	touch $@
 
 # The control-plane binaries are built from the Go module proxy on first use (cached under
