@@ -132,6 +132,10 @@ def _decide(observed: Observed, bot: BotSettings) -> Step:
         return _stop_before_start(observed, active)
     if active:
         return _watch_pod(active[-1], bot)
+    if any(p.deleting for p in observed.pods):
+        # A pod being deleted is still finishing its uploads: two bots of one Recording must
+        # never run at once, or the next would salvage uploads the last is completing.
+        return Step(retry_in_s=1.0)
     return _next_attempt(observed, bot)
 
 

@@ -26,7 +26,13 @@ from tests.operator.conftest import (
 from tests.waiting import eventually
 
 
-def test_killed_bot_restarts_in_place_and_both_segments_decode(
+def _recording_count(cluster: Cluster, name: str, count: int) -> dict[str, Any] | None:
+    status = cluster.status(name)
+    recordings = [h for h in status.get("history") or [] if h["phase"] == "RECORDING"]
+    return status if len(recordings) == count else None
+
+
+def test_killed_bot_restarts_in_place_and_a_lost_pod_is_replaced(
     cluster: Cluster,
     operator: Operator,
     janus: JanusServer,
@@ -39,36 +45,44 @@ def test_killed_bot_restarts_in_place_and_both_segments_decode(
     storage = storage_spec(seaweed, bucket, cluster.namespace)
     record_composite(cluster, "crash", meeting, storage, seconds=8)
 
+    # The bot process dies: its container restarts in place and salvages the spool.
     (pod,) = cluster.bot_pods("crash")
     pid = int(pod["status"]["containerStatuses"][0]["containerID"].removeprefix("process://"))
     os.kill(pid, signal.SIGKILL)
     killed = time.time()
+    status = eventually(
+        lambda: _recording_count(cluster, "crash", 2), timeout=30, what="a restart in place"
+    )
+    assert utc(status["history"][-1]["at"]) - killed < 10
+    time.sleep(6)
+    (pod,) = cluster.bot_pods("crash")
+    assert pod["status"]["containerStatuses"][0]["restartCount"] == 1
 
-    def rerecording() -> dict[str, Any] | None:
-        status = cluster.status("crash")
-        recordings = [h for h in status.get("history") or [] if h["phase"] == "RECORDING"]
-        return status if len(recordings) == 2 else None
-
-    status = eventually(rerecording, timeout=30, what="the restarted bot to record again")
-    rejoined = utc(status["history"][-1]["at"])
-    assert rejoined - killed < 10
+    # The pod is lost: a new attempt, a new pod, rejoins.
+    cluster.run("delete", "pod", pod["metadata"]["name"], "--wait=false")
+    status = eventually(
+        lambda: _recording_count(cluster, "crash", 3), timeout=60, what="a second attempt"
+    )
     time.sleep(6)
     status = stop_and_wait(cluster, "crash")
 
     assert status["phase"] == "UPLOADED", status.get("error")
-    (pod,) = cluster.bot_pods("crash")  # restarted in place: still one pod
-    assert pod["status"]["containerStatuses"][0]["restartCount"] == 1
-    assert status["attempts"] == 1
+    assert status["attempts"] == 2
+    assert [p["metadata"]["name"] for p in cluster.bot_pods("crash")] == ["crash-bot-2"]
     composites = sorted(
         (o for o in status["outputs"] if o["kind"] == "composite"), key=lambda o: o["startedAt"]
     )
-    assert [c["salvaged"] for c in composites] == [True, False]
-    first = segment_seconds(bucket, composites[0]["key"], tmp_path / "a.webm")
-    second = segment_seconds(bucket, composites[1]["key"], tmp_path / "b.webm")
-    assert first > 5
-    assert second > 4
-    gap = utc(composites[1]["startedAt"]) - (utc(composites[0]["startedAt"]) + first)
-    assert 0 <= gap < 10
+    assert len(composites) == 3  # the killed one, the restarted one, the second pod's
+    seconds = [
+        segment_seconds(bucket, c["key"], tmp_path / f"{n}.webm") for n, c in enumerate(composites)
+    ]
+    assert min(seconds) > 4
+    for n in range(len(composites) - 1):
+        end = utc(composites[n]["startedAt"]) + seconds[n]
+        gap = utc(composites[n + 1]["startedAt"]) - end
+        assert 0 <= gap < 10, (composites[n]["key"], gap)
+    events = cluster.run("get", "events", "--field-selector", "reason=BotStarting")
+    assert "restarting after a lost pod: attempt 2" in events
 
 
 def test_deleting_a_running_recording_uploads_and_leaves_nothing_behind(

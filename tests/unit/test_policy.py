@@ -86,6 +86,23 @@ def test_a_lost_pod_gets_a_new_attempt_after_backoff(
         assert step.retry_in_s > 0
 
 
+def test_no_new_attempt_while_the_lost_pod_is_still_terminating() -> None:
+    leaving = _pod(1, deleting=True)
+    observed = _observed(
+        history=_history(Phase.INVOKED, Phase.RECORDING),
+        attempts=1,
+        last_attempt_at=_at(0),
+        pods=(leaving,),
+        now=_at(60),
+    )
+    step = next_step(observed, BOT)
+    assert step.create_attempt is None
+    assert step.retry_in_s is not None
+    gone = replace(observed, pods=(replace(leaving, phase="Succeeded"),))
+    assert next_step(gone, BOT).create_attempt is None  # still there, still deleting
+    assert next_step(replace(observed, pods=()), BOT).create_attempt == 2
+
+
 def test_attempts_are_bounded_then_errored_with_the_last_message() -> None:
     lost = _pod(3, phase="Failed", message="exit code 1: boom")
     step = next_step(_observed(attempts=3, pods=(lost,), last_attempt_at=T0, now=_at(999)), BOT)
