@@ -40,6 +40,7 @@ from tapedeck_dev.podmounts import (
     container_mounts,
     in_mount_namespace,
     message_file,
+    split_tmp,
     token_projection,
     unsupported_volumes,
     volume_dirs,
@@ -495,7 +496,10 @@ class ProcessKubelet:
             )
         env = self._container_env(pod, spec)
         command = [expand(part, env) for part in [*spec["command"], *(spec.get("args") or [])]]
-        mounts = container_mounts(pod, spec)
+        mounts, tmp = split_tmp(container_mounts(pod, spec))
+        if tmp is not None:
+            env["TMPDIR"] = str(directory / tmp.source)
+            (directory / tmp.source).mkdir(parents=True, exist_ok=True)
         message_path = directory / message_file(spec["name"])
         message_path.unlink(missing_ok=True)
         message_path.touch()

@@ -25,6 +25,7 @@ __all__ = [
     "container_mounts",
     "in_mount_namespace",
     "message_file",
+    "split_tmp",
     "token_projection",
     "unsupported_volumes",
     "volume_dirs",
@@ -136,6 +137,17 @@ def container_mounts(pod: Mapping[str, Any], container: Mapping[str, Any]) -> li
     message_path = container.get("terminationMessagePath") or _DEFAULT_MESSAGE_PATH
     mounts.append(Mount(message_file(container["name"]), message_path, is_file=True))
     return mounts
+
+
+# The host's /tmp may hold what the process itself runs from (a virtualenv, a checkout); an
+# emptyDir mounted over it would hide them. The volume is then handed over as TMPDIR instead.
+HOST_TMP = "/tmp"
+
+
+def split_tmp(mounts: Sequence[Mount]) -> tuple[list[Mount], Mount | None]:
+    """(the mounts to make, the emptyDir meant for /tmp, which is given as TMPDIR instead)."""
+    tmp = next((m for m in mounts if m.target.rstrip("/") == HOST_TMP and not m.is_file), None)
+    return [m for m in mounts if m is not tmp], tmp
 
 
 def message_file(container: str) -> str:

@@ -12,6 +12,7 @@ from tapedeck_dev.podmounts import (
     MountError,
     container_mounts,
     in_mount_namespace,
+    split_tmp,
     token_projection,
     unsupported_volumes,
 )
@@ -111,3 +112,13 @@ def test_parents_are_mounted_before_children_and_the_command_is_execed() -> None
     assert script.index("/tmp/b ") > script.index("/proc/self/fd/3/volumes/a /tmp ")
     assert script.endswith('cd /tmp/b && exec "$@"')
     assert argv[-4:] == ["sh", "python", "-c", "pass"]
+
+
+def test_an_empty_dir_at_tmp_is_handed_over_as_tmpdir_not_mounted() -> None:
+    pod = _pod(
+        [{"name": "spool", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}],
+        [{"name": "spool", "mountPath": "/spool"}, {"name": "tmp", "mountPath": "/tmp"}],
+    )
+    mounts, tmp = split_tmp(container_mounts(pod, pod["spec"]["containers"][0]))
+    assert tmp == Mount("volumes/tmp", "/tmp")
+    assert [m.target for m in mounts] == ["/spool", "/dev/termination-log"]
