@@ -36,6 +36,7 @@ log = logging.getLogger("tapedeck_operator")
 _RECORDINGS = (GROUP, VERSION, PLURAL)
 # After this long past its deletion, a Recording is let go even if its bot never finished.
 _DELETE_SLACK_S = 30
+_RETRY_S = 2.0
 
 
 def _configure(settings: kopf.OperatorSettings) -> None:
@@ -125,17 +126,23 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
             )
         return step
 
-    @kopf.on.create(*_RECORDINGS, registry=registry)
+    # After an error (the API server away, say), try again soon rather than kopf's 60 s.
+    @kopf.on.create(*_RECORDINGS, backoff=_RETRY_S, registry=registry)
     async def created(*, body: kopf.Body, **kwargs: Any) -> None:
         await run(body, kwargs["bot_pods"], kwargs["meetings"])
 
-    @kopf.timer(*_RECORDINGS, interval=ctx.settings.reconcile_interval_seconds, registry=registry)
+    @kopf.timer(
+        *_RECORDINGS,
+        interval=ctx.settings.reconcile_interval_seconds,
+        backoff=_RETRY_S,
+        registry=registry,
+    )
     async def tick(*, body: kopf.Body, **kwargs: Any) -> None:
         # Finished Recordings too: the bot's last transition must still become a condition
         # and an Event. A pass that changes nothing makes no API call.
         await run(body, kwargs["bot_pods"], kwargs["meetings"])
 
-    @kopf.on.delete(*_RECORDINGS, registry=registry)
+    @kopf.on.delete(*_RECORDINGS, backoff=_RETRY_S, registry=registry)
     async def deleting(*, body: kopf.Body, **kwargs: Any) -> None:
         uid = body["metadata"]["uid"]
         await run(body, kwargs["bot_pods"], kwargs["meetings"])
