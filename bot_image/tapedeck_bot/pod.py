@@ -17,9 +17,11 @@ import datetime as dt
 import logging
 import os
 import threading
+from dataclasses import replace
 from typing import Any
 
 from tapedeck_bot.contract import (
+    TERMINAL,
     BotConfig,
     DesiredState,
     Output,
@@ -39,7 +41,7 @@ from tapedeck_bot.standalone import (
     pod_recording,
     record,
 )
-from tapedeck_bot.storage import Uploads
+from tapedeck_bot.storage import StorageError, Uploads
 from tapedeck_bot.watching import RecordingWatcher, desired_state
 
 __all__ = ["PodStatus", "run_pod"]
@@ -49,7 +51,13 @@ log = logging.getLogger("tapedeck_bot.pod")
 EXIT_OK, EXIT_SPOOLED = 0, 1
 # How long the last status waits for an absent API server before the pod gives up on it.
 _REPORT_TIMEOUT_S = 600
-_REASON_LIMIT = 256
+# The status schema's limits (tapedeck_bot.contract.status): a longer value would have the
+# whole patch refused.
+_REASON_LIMIT, _ERROR_LIMIT, _DEGRADED_LIMIT, _PARTICIPANTS_LIMIT = 256, 4096, 1024, 1000
+
+
+def _cut(text: str | None, limit: int) -> str | None:
+    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _now() -> dt.datetime:
@@ -83,10 +91,9 @@ class PodStatus:
         self.terminal = False  # UPLOADED or ERRORED was reported
 
     def _transition(self, phase: Phase, reason: str | None = None, **fields: Any) -> None:
-        if reason is not None:
-            reason = reason[:_REASON_LIMIT]
+        reason = _cut(reason, _REASON_LIMIT)
         self._reporter.transition(Transition(phase=phase, at=_now(), reason=reason), **fields)
-        self.terminal = phase in (Phase.UPLOADED, Phase.ERRORED)
+        self.terminal = phase in TERMINAL
         log.info("phase", extra={"phase": str(phase), "reason": reason})
 
     # -- the watch ----------------------------------------------------------------------------
@@ -120,11 +127,11 @@ class PodStatus:
         self._apply()
 
     def progress(self, progress: Progress, uploads: Uploads | None) -> None:
-        roster = [*self._earlier, *progress.roster]
+        roster = [*self._earlier, *progress.roster][-_PARTICIPANTS_LIMIT:]
         self._reporter.update(
             participants=[p.to_wire() for p in roster],
             durationSeconds=round(self._base_seconds + progress.recorded_s, 1),
-            degraded=uploads.degraded if uploads else None,
+            degraded=_cut(uploads.degraded, _DEGRADED_LIMIT) if uploads else None,
         )
 
     def stopped(self, result: RecordingResult) -> None:
@@ -146,19 +153,20 @@ class PodStatus:
     ) -> None:
         listed = [o.to_wire() for o in outputs]
         if upload_error or result.stop_reason is StopReason.TERMINATED:
-            self._reporter.update(outputs=listed, degraded=upload_error)
+            self._reporter.update(outputs=listed, degraded=_cut(upload_error, _DEGRADED_LIMIT))
         elif result.error:
-            self._transition(Phase.ERRORED, result.error, error=result.error, outputs=listed)
+            error = _cut(result.error, _ERROR_LIMIT)
+            self._transition(Phase.ERRORED, result.error, error=error, outputs=listed)
         else:
             self._transition(Phase.UPLOADED, "every output uploaded", outputs=listed)
 
     def failed(self, error: str) -> None:
-        self._transition(Phase.ERRORED, error, error=error)
+        self._transition(Phase.ERRORED, error, error=_cut(error, _ERROR_LIMIT))
 
     def finish_only(self, outputs: list[Output], error: str | None) -> None:
         """A stopped Recording's last attempt: nothing recorded, the earlier ones completed."""
         if error:
-            self._reporter.update(degraded=error)
+            self._reporter.update(degraded=_cut(error, _DEGRADED_LIMIT))
             return
         self._transition(
             Phase.UPLOADED, "earlier attempts completed", outputs=[o.to_wire() for o in outputs]
@@ -195,32 +203,36 @@ async def _run_reported(config: BotConfig, api: RecordingApi) -> int:
     threading.Thread(
         target=watcher.run, args=(stop, stored or None), name="watch", daemon=True
     ).start()
-    code = EXIT_OK
+    code = EXIT_SPOOLED
     try:
-        job = pod_recording(config)
-    except ValueError as exc:
+        code = await _record_or_finish(pod_recording(config), stored, status)
+    except (ValueError, StorageError) as exc:  # an unsupported spec, storage refusing us
         status.failed(str(exc))
-    else:
-        code = await _record_or_finish(job, stored, status)
-    stop.set()
-    await asyncio.to_thread(writer.join, _REPORT_TIMEOUT_S)
-    if writer.is_alive():
-        log.error("the API server did not take the last status in time")
+    finally:
+        stop.set()
+        await asyncio.to_thread(writer.join, _REPORT_TIMEOUT_S)
     log.info("status writes", extra={"writes": reporter.writes})
+    if not reporter.idle:  # the outcome never reached the API server: try again after a restart
+        log.error("the API server did not take the last status in time")
+        return EXIT_SPOOLED
     return EXIT_OK if status.terminal else code
 
 
 async def _record_or_finish(job: LocalRecording, stored: dict[str, Any], status: PodStatus) -> int:
-    code = EXIT_OK
-    if stored and desired_state(stored) is DesiredState.STOPPED:
-        if _has_recorded(stored) and job.upload is not None:
-            outputs, error = await finish_earlier_attempts(job.upload, job.max_seconds)
-            status.finish_only(outputs, error)
-            code = EXIT_SPOOLED if error else EXIT_OK
-        # else: stopped before anything was recorded; the operator ends it.
-    else:
-        code = await record(job, status)
-    return code
+    """Record, or go on recording after a restart; or, once the recording was stopped (by
+    spec.state or by a limit), only complete what earlier attempts left."""
+    recorded = _stored_status(stored)
+    if recorded.get("phase") in TERMINAL:
+        return EXIT_OK  # finished before this container started: nothing left to do
+    remaining = job.max_seconds - float(recorded.get("durationSeconds") or 0.0)
+    stopped = bool(stored) and desired_state(stored) is DesiredState.STOPPED
+    if not (stopped or recorded.get("stopReason") or remaining <= 0):
+        return await record(replace(job, max_seconds=remaining), status)
+    if not _has_recorded(stored) or job.upload is None:
+        return EXIT_OK  # stopped before anything was recorded: the operator ends it
+    outputs, error = await finish_earlier_attempts(job.upload, job.max_seconds)
+    status.finish_only(outputs, error)
+    return EXIT_SPOOLED if error else EXIT_OK
 
 
 def run_pod(config: BotConfig) -> int:

@@ -27,6 +27,7 @@ __all__ = ["CompositeJob", "Progress", "Recorder", "RecordingResult", "TracksJob
 log = logging.getLogger("tapedeck_bot.recorder")
 
 _CHECK_S = 0.1
+_NAME_LIMIT = 256
 
 
 @dataclass(frozen=True)
@@ -207,10 +208,11 @@ def _roster(router: MediaRouter, wall_t0: float) -> tuple[Participant, ...]:
     def utc(media_s: float) -> dt.datetime:
         return dt.datetime.fromtimestamp(wall_t0 + media_s, dt.UTC)
 
+    # Names come from whoever joins the meeting: cut to what the status schema takes.
     return tuple(
         Participant(
-            user_id=m.info.user_id,
-            display_name=m.info.display_name,
+            user_id=m.info.user_id[:_NAME_LIMIT],
+            display_name=m.info.display_name[:_NAME_LIMIT] if m.info.display_name else None,
             joined_at=utc(m.joined_at),
             left_at=utc(m.left_at) if m.left_at is not None else None,
         )

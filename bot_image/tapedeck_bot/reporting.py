@@ -130,6 +130,17 @@ class StatusReporter:
                 stored = {}  # someone else wrote: re-read and merge again
         raise ApiUnavailable(f"{_MAX_CONFLICTS} conflicts in a row writing the history")
 
+    def _refused(self, exc: ApiRefused) -> None:
+        """A 4xx: first drop the fields (one may break the schema) and keep the transitions;
+        if those are refused on their own too (the Recording is gone), drop everything."""
+        log.error("status write refused", extra={"error": str(exc)})
+        with self._lock:
+            if self._fields and self._pending:
+                self._fields.clear()
+            else:
+                self._fields.clear()
+                self._pending.clear()
+
     def run(self, stop: threading.Event) -> None:
         """Write until `stop` is set and nothing is left (or it is set twice: see `abandon`)."""
         while True:
@@ -139,11 +150,13 @@ class StatusReporter:
             now = self._clock()
             try:
                 self.step(now)
-            except ApiRefused as exc:  # e.g. the Recording is gone: nothing left to report to
-                log.error("status write refused", extra={"error": str(exc)})
+            except ApiRefused as exc:
+                self._refused(exc)
+            except Exception:  # the writer must outlive any surprise; the recording goes on
+                log.exception("status write failed")
                 with self._lock:
-                    self._fields.clear()
-                    self._pending.clear()
+                    self._failures += 1
+                    self._retry_at = now + _RETRY_S[-1]
             wait = self.due_in(self._clock())
             if stop.is_set() and wait is None:
                 return

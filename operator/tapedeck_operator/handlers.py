@@ -47,6 +47,8 @@ def _configure(settings: kopf.OperatorSettings) -> None:
     )
     settings.posting.level = logging.WARNING  # our own Events say what happened
     settings.scanning.disabled = True  # fixed resources: no CRD or namespace watching (RBAC)
+    # The API server filters the pod watch: only bot pods reach the operator, not every pod.
+    settings.watching.label_selectors["pods"] = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
     settings.execution.max_workers = 16
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -139,7 +141,8 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
     )
     async def tick(*, body: kopf.Body, **kwargs: Any) -> None:
         # Finished Recordings too: the bot's last transition must still become a condition
-        # and an Event. A pass that changes nothing makes no API call.
+        # and an Event. A pass over a Recording with a running bot, or a finished one, that
+        # changes nothing makes no API call.
         await run(body, kwargs["bot_pods"], kwargs["meetings"])
 
     @kopf.on.delete(*_RECORDINGS, backoff=_RETRY_S, registry=registry)

@@ -11,7 +11,6 @@ import json
 from collections.abc import Callable
 from typing import Any, Protocol
 
-import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -32,7 +31,8 @@ class NotFound(RuntimeError):
 
 class ClusterApi(Protocol):
     def create(self, obj: dict[str, Any]) -> None:
-        """Create a namespaced ServiceAccount, Role, RoleBinding or Pod; existing is fine."""
+        """Create a namespaced ServiceAccount, Role, RoleBinding or Pod. One that exists with
+        the same owner is fine (handlers are retried); another owner's raises Conflict."""
 
     def delete_pod(self, namespace: str, name: str) -> None: ...
 
@@ -62,6 +62,10 @@ def api_client(kubeconfig: str | None = None) -> client.ApiClient:
     return client.ApiClient(configuration)
 
 
+def _owners(obj: dict[str, Any]) -> set[str]:
+    return {ref["uid"] for ref in obj["metadata"].get("ownerReferences") or []}
+
+
 def _json(response: Any) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(response.data)
     return data
@@ -74,19 +78,30 @@ class KubeClusterApi:
         self._custom = client.CustomObjectsApi(api)
 
     def create(self, obj: dict[str, Any]) -> None:
-        namespace = obj["metadata"]["namespace"]
-        creators: dict[str, Callable[..., Any]] = {
-            "ServiceAccount": self._core.create_namespaced_service_account,
-            "Pod": self._core.create_namespaced_pod,
-            "Role": self._rbac.create_namespaced_role,
-            "RoleBinding": self._rbac.create_namespaced_role_binding,
+        meta = obj["metadata"]
+        calls: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+            "ServiceAccount": (
+                self._core.create_namespaced_service_account,
+                self._core.read_namespaced_service_account,
+            ),
+            "Pod": (self._core.create_namespaced_pod, self._core.read_namespaced_pod),
+            "Role": (self._rbac.create_namespaced_role, self._rbac.read_namespaced_role),
+            "RoleBinding": (
+                self._rbac.create_namespaced_role_binding,
+                self._rbac.read_namespaced_role_binding,
+            ),
         }
-        create = creators[obj["kind"]]
+        create, read = calls[obj["kind"]]
         try:
-            create(namespace, obj, _preload_content=False, _request_timeout=_TIMEOUT)
+            create(meta["namespace"], obj, _preload_content=False, _request_timeout=_TIMEOUT)
+            return
         except ApiException as exc:
             if exc.status != 409:
                 raise
+        existing = _json(read(meta["name"], meta["namespace"], _preload_content=False))
+        if _owners(existing) != _owners(obj):
+            # A deleted Recording of the same name left it for the garbage collector.
+            raise Conflict(f"{obj['kind']} {meta['name']} still belongs to an earlier Recording")
 
     def delete_pod(self, namespace: str, name: str) -> None:
         try:
@@ -148,7 +163,3 @@ class KubeClusterApi:
                 raise NotFound(f"Recording {namespace}/{name}") from exc
             raise
         return _json(response)
-
-
-# Transport errors the handlers treat as temporary (kopf retries them).
-TRANSIENT = (ApiException, urllib3.exceptions.HTTPError, OSError)

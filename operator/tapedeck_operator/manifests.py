@@ -37,8 +37,10 @@ __all__ = [
     "bot_role",
     "bot_role_binding",
     "bot_service_account",
+    "effective_storage",
     "named_secrets",
     "pod_name",
+    "storage_secret_keys",
 ]
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "tapedeck-operator"}
@@ -182,14 +184,17 @@ def bot_config(owner: Owner, spec: RecordingSpec, settings: OperatorSettings) ->
     )
 
 
+def storage_secret_keys(storage_type: StorageType) -> tuple[str, str]:
+    """The keys the bot reads from a storage Secret of this type."""
+    if storage_type is StorageType.AZURE:
+        return ("accountName", "accountKey")
+    return ("accessKeyId", "secretAccessKey")
+
+
 def _secret_env(spec: RecordingSpec, storage: StorageSpec | None) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = []
     if storage is not None:
-        keys = (
-            ("accountName", "accountKey")
-            if storage.type is StorageType.AZURE
-            else ("accessKeyId", "secretAccessKey")
-        )
+        keys = storage_secret_keys(storage.type)
         env += [
             {
                 "name": STORAGE_SECRET_ENV[key],

@@ -57,6 +57,7 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         phase=status.get("phase") or "Pending",
         created_at=created,
         deleting=bool(meta.get("deletionTimestamp")),
+        gone_by=parse_time(meta.get("deletionTimestamp")),
         scheduled=bool(pod.get("spec", {}).get("nodeName"))
         or conditions.get("PodScheduled") == "True",
         restarts=restarts,

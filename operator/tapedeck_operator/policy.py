@@ -39,6 +39,7 @@ class PodView:
     phase: str  # Pending, Running, Succeeded, Failed, Unknown
     created_at: dt.datetime
     deleting: bool = False
+    gone_by: dt.datetime | None = None  # a deleted pod's deletionTimestamp: grace included
     scheduled: bool = False
     restarts: int = 0
     waiting_reason: str | None = None
@@ -91,7 +92,6 @@ class Step:
     create_attempt: int | None = None
     delete_pods: tuple[str, ...] = ()
     problem: Problem | None = None  # reported as Degraded
-    retry_in_s: float | None = None
     events: tuple[tuple[str, str], ...] = field(default=())  # (reason, message), Normal
 
 
@@ -131,19 +131,27 @@ def _decide(observed: Observed, bot: BotSettings) -> Step:
     if observed.desired is DesiredState.STOPPED and not observed.has_recorded:
         return _stop_before_start(observed, active)
     if active:
-        return _watch_pod(active[-1], bot)
-    if any(p.deleting for p in observed.pods):
+        return _watch_pod(active[-1], bot, observed.now)
+    if any(_terminating(p, observed.now) for p in observed.pods):
         # A pod being deleted is still finishing its uploads: two bots of one Recording must
         # never run at once, or the next would salvage uploads the last is completing.
-        return Step(retry_in_s=1.0)
+        return Step()
     return _next_attempt(observed, bot)
+
+
+# A pod still there this long after its grace period is stuck on a lost node: go on without it.
+_TERMINATING_SLACK = dt.timedelta(seconds=30)
+
+
+def _terminating(pod: PodView, now: dt.datetime) -> bool:
+    return pod.deleting and (pod.gone_by is None or now < pod.gone_by + _TERMINATING_SLACK)
 
 
 def _stop_before_start(observed: Observed, active: list[PodView]) -> Step:
     """Nothing was recorded: a pending pod is removed and the Recording ends cleanly. A
     running one is left to notice the stop itself (it may be joining right now)."""
     if any(p.phase == "Running" for p in active):
-        return Step(retry_in_s=1.0)
+        return Step()
     return Step(
         transitions=(_transition(observed, Phase.UPLOADED, "StoppedBeforeStart"),),
         delete_pods=tuple(p.name for p in active),
@@ -151,15 +159,20 @@ def _stop_before_start(observed: Observed, active: list[PodView]) -> Step:
     )
 
 
-def _watch_pod(pod: PodView, bot: BotSettings) -> Step:
+def _watch_pod(pod: PodView, bot: BotSettings, now: dt.datetime) -> Step:
     if pod.restarts > bot.max_restarts:
         return Step(
             delete_pods=(pod.name,),
             events=(("BotRestarting", f"{pod.name} restarted {pod.restarts} times; replacing"),),
         )
-    if pod.waiting_reason in _STUCK:
-        return Step(problem=Problem(pod.waiting_reason or "", f"{pod.name}: {pod.message}"))
-    return Step()
+    stuck = pod.waiting_reason in _STUCK or (pod.phase == "Pending" and not pod.scheduled)
+    if not stuck:
+        return Step()
+    why = f"{pod.name}: {pod.message or pod.waiting_reason or 'waits for a node'}"
+    if (now - pod.created_at).total_seconds() >= bot.start_timeout_seconds:
+        # Never hang: a pod that cannot start counts as a failed attempt.
+        return Step(delete_pods=(pod.name,), events=(("BotStuck", f"{why}; replacing"),))
+    return Step(problem=Problem(pod.waiting_reason or "Unschedulable", why))
 
 
 def _next_attempt(observed: Observed, bot: BotSettings) -> Step:
@@ -173,14 +186,14 @@ def _next_attempt(observed: Observed, bot: BotSettings) -> Step:
         )
     if observed.missing_secrets:
         message = "; ".join(observed.missing_secrets)
-        waited = (observed.now - observed.created_at).total_seconds()
-        if waited >= bot.start_timeout_seconds:
+        since = max(observed.created_at, observed.last_attempt_at or observed.created_at)
+        if (observed.now - since).total_seconds() >= bot.start_timeout_seconds:
             return _errored(observed, "SecretNotFound", message)
-        return Step(problem=Problem("SecretNotFound", message), retry_in_s=2.0)
+        return Step(problem=Problem("SecretNotFound", message))
     if observed.last_attempt_at is not None:
         ready_at = observed.last_attempt_at + dt.timedelta(seconds=backoff_s(observed.attempts))
         if observed.now < ready_at:
-            return Step(retry_in_s=(ready_at - observed.now).total_seconds())
+            return Step()
     attempt = observed.attempts + 1
     verb = "starting" if attempt == 1 else "restarting after a lost pod:"
     return Step(create_attempt=attempt, events=(("BotStarting", f"{verb} attempt {attempt}"),))

@@ -22,6 +22,9 @@ def operator_rules() -> list[dict[str, Any]]:
         # kopf watches Recordings and patches its finalizer and progress annotations.
         _rule([GROUP], [PLURAL], ["get", "list", "watch", "patch"]),
         _rule([GROUP], [f"{PLURAL}/status"], ["get", "patch"]),
+        # Owner references with blockOwnerDeletion need it where OwnerReferencesPermission-
+        # Enforcement is on (OpenShift, hardened clusters).
+        _rule([GROUP], [f"{PLURAL}/finalizers"], ["update"]),
         _rule([""], ["pods"], ["get", "list", "watch", "create", "delete"]),
         _rule([""], ["serviceaccounts"], ["create"]),
         _rule(["rbac.authorization.k8s.io"], ["roles", "rolebindings"], ["create"]),

@@ -9,15 +9,13 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from tapedeck_bot.contract import (
-    STORAGE_SECRET_ENV,
     Condition,
     Phase,
     RecordingSpec,
-    StorageType,
     Transition,
     status_with_history,
 )
@@ -33,6 +31,7 @@ from tapedeck_operator.manifests import (
     effective_storage,
     named_secrets,
     pod_name,
+    storage_secret_keys,
 )
 from tapedeck_operator.metrics import OperatorMetrics
 from tapedeck_operator.observing import missing_secrets, observe
@@ -54,8 +53,8 @@ class Rival:
 
 @dataclass
 class Context:
-    """What every handler shares: the client, the settings, the metrics, a lock per Recording
-    (a timer and a create handler must not start two attempts at once)."""
+    """What every handler shares: the client, the settings, the metrics, and a lock per
+    Recording, so that its timer and its create or delete handler take turns."""
 
     api: ClusterApi
     settings: OperatorSettings
@@ -67,10 +66,7 @@ def _needed_keys(spec: RecordingSpec, settings: OperatorSettings) -> dict[str, s
     needed: dict[str, set[str]] = {}
     storage = effective_storage(spec, settings)
     if storage is not None:
-        keys = list(STORAGE_SECRET_ENV)
-        needed[storage.secret_ref.name] = set(
-            keys[2:] if storage.type is StorageType.AZURE else keys[:2]
-        )
+        needed[storage.secret_ref.name] = set(storage_secret_keys(storage.type))
     janus = spec.meeting.janus
     if janus is not None and janus.pin_secret_ref is not None:
         needed.setdefault(janus.pin_secret_ref.name, set()).add(janus.pin_secret_ref.key)
@@ -186,6 +182,26 @@ async def reconcile(
             recorded_elsewhere_by=first.recorded_elsewhere_by,
         )
     step = next_step(first, ctx.settings.bot)
+    try:
+        await _act(ctx, owner, first, step, body)
+    except Conflict:  # decided on a stale view: the next pass decides again on fresh state
+        return Step(), []
+    phase = step.transitions[-1].phase if step.transitions else first.phase
+    ctx.metrics.phases[owner.uid] = str(phase) if phase else "NONE"
+    announced = int((body.get("status") or {}).get("announcedTransitions") or 0)
+    return step, [*first.history[announced:], *step.transitions]
+
+
+async def _act(
+    ctx: Context, owner: Owner, first: Observed, step: Step, body: Mapping[str, Any]
+) -> None:
+    """Carry out `step`, first making sure it was decided on the Recording as it is now: the
+    pod watch and the Recording watch are separate streams, so a pod can be seen to end
+    before the status its bot wrote last."""
+    if step.create_attempt is not None or step.delete_pods or step.transitions:
+        fresh = await asyncio.to_thread(ctx.api.get_recording, owner.namespace, owner.name)
+        if fresh["metadata"]["resourceVersion"] != body["metadata"]["resourceVersion"]:
+            raise Conflict("the Recording changed since this pass began")
     for name in step.delete_pods:
         await asyncio.to_thread(ctx.api.delete_pod, owner.namespace, name)
     created = None
@@ -195,13 +211,6 @@ async def reconcile(
             name=pod_name(owner, step.create_attempt),
             attempt=step.create_attempt,
             phase="Pending",
-            created_at=now,
+            created_at=first.now,
         )
-    try:
-        await _write_status(ctx, body, step, _operator_fields(body, first, step, created))
-    except Conflict:  # decided on a stale view: the next pass decides again on fresh state
-        return replace(step, transitions=()), []
-    phase = step.transitions[-1].phase if step.transitions else first.phase
-    ctx.metrics.phases[owner.uid] = str(phase) if phase else "NONE"
-    announced = int((body.get("status") or {}).get("announcedTransitions") or 0)
-    return step, [*first.history[announced:], *step.transitions]
+    await _write_status(ctx, body, step, _operator_fields(body, first, step, created))

@@ -81,9 +81,7 @@ def test_a_lost_pod_gets_a_new_attempt_after_backoff(
     )
     step = next_step(observed, BOT)
     assert step.create_attempt == expected
-    if expected is None:
-        assert step.retry_in_s is not None
-        assert step.retry_in_s > 0
+    assert step.transitions == ()
 
 
 def test_no_new_attempt_while_the_lost_pod_is_still_terminating() -> None:
@@ -95,12 +93,24 @@ def test_no_new_attempt_while_the_lost_pod_is_still_terminating() -> None:
         pods=(leaving,),
         now=_at(60),
     )
-    step = next_step(observed, BOT)
-    assert step.create_attempt is None
-    assert step.retry_in_s is not None
-    gone = replace(observed, pods=(replace(leaving, phase="Succeeded"),))
-    assert next_step(gone, BOT).create_attempt is None  # still there, still deleting
+    assert next_step(observed, BOT).create_attempt is None
+    done = replace(observed, pods=(replace(leaving, phase="Succeeded"),))
+    assert next_step(done, BOT).create_attempt is None  # still there, still deleting
     assert next_step(replace(observed, pods=()), BOT).create_attempt == 2
+    # One stuck on a lost node long past its grace period is gone as far as we care.
+    stuck = replace(leaving, gone_by=_at(10))
+    assert next_step(replace(observed, pods=(stuck,)), BOT).create_attempt == 2
+
+
+def test_a_pod_that_cannot_start_is_replaced_after_the_start_timeout() -> None:
+    stuck = _pod(phase="Pending", waiting_reason="ImagePullBackOff", message="no such image")
+    early = next_step(_observed(attempts=1, pods=(stuck,), now=_at(30)), BOT)
+    assert early.problem is not None
+    assert early.delete_pods == ()
+    late = next_step(_observed(attempts=1, pods=(stuck,), now=_at(61)), BOT)
+    assert late.delete_pods == ("rec-bot-1",)
+    unscheduled = _pod(phase="Pending")
+    assert next_step(_observed(attempts=1, pods=(unscheduled,), now=_at(61)), BOT).delete_pods
 
 
 def test_attempts_are_bounded_then_errored_with_the_last_message() -> None:
@@ -163,7 +173,12 @@ def test_missing_secret_degrades_then_errors_after_the_start_timeout() -> None:
 
 
 def test_a_container_that_cannot_start_is_reported_as_degraded() -> None:
-    stuck = _pod(phase="Pending", waiting_reason="CreateContainerConfigError", message="no key")
+    stuck = _pod(
+        phase="Pending",
+        waiting_reason="CreateContainerConfigError",
+        message="no key",
+        scheduled=True,
+    )
     step = next_step(_observed(attempts=1, pods=(stuck,)), BOT)
     assert step.problem is not None
     assert step.problem.reason == "CreateContainerConfigError"

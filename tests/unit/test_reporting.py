@@ -6,8 +6,8 @@ import datetime as dt
 import threading
 from typing import Any
 
-from tapedeck_bot.contract import Phase, Transition
-from tapedeck_bot.kube import ApiUnavailable, Conflict
+from tapedeck_bot.contract import Phase, Transition, merge_history
+from tapedeck_bot.kube import ApiRefused, ApiUnavailable, Conflict
 from tapedeck_bot.reporting import StatusReporter
 
 T0 = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
@@ -121,3 +121,32 @@ def test_a_stopping_bot_flushes_its_last_progress_without_waiting() -> None:
     reporter.run(stop)  # returns once everything is written
     assert len(api.patches) == 2
     assert api.obj["status"]["durationSeconds"] == 2.0
+
+
+def test_history_keeps_stored_entries_as_they_are_and_ends_at_a_terminal_one() -> None:
+    invoked = Transition(phase=Phase.INVOKED, at=_at(5))  # the operator's clock runs ahead
+    recording = Transition(phase=Phase.RECORDING, at=_at(1))
+    uploaded = Transition(phase=Phase.UPLOADED, at=_at(9))
+    late = Transition(phase=Phase.RECORDING, at=_at(10))
+    assert merge_history([invoked], [recording, recording]) == [invoked, recording]
+    assert merge_history([invoked], [recording, uploaded, late]) == [invoked, recording, uploaded]
+    assert merge_history([invoked, uploaded], [late]) == [invoked, uploaded]
+
+
+def test_a_refused_field_does_not_take_the_transition_with_it() -> None:
+    api = FakeApi()
+    refusals = iter([True])
+
+    def patch(status: dict[str, Any], resource_version: str | None = None) -> dict[str, Any]:
+        if "error" in status and next(refusals, False):
+            raise ApiRefused("422 status.error: Too long")
+        return FakeApi.patch_status(api, status, resource_version)
+
+    api.patch_status = patch  # type: ignore[method-assign]
+    reporter = StatusReporter(api)
+    reporter.transition(Transition(phase=Phase.ERRORED, at=_at(0)), error="x" * 9999)
+    stop = threading.Event()
+    stop.set()
+    reporter.run(stop)
+    assert api.obj["status"]["phase"] == "ERRORED"
+    assert reporter.idle

@@ -18,18 +18,20 @@ TERMINAL = frozenset({Phase.UPLOADED, Phase.ERRORED})
 
 
 def merge_history(stored: Iterable[Transition], pending: Iterable[Transition]) -> list[Transition]:
-    """`stored` followed by the `pending` entries it lacks, in time order (stable for ties).
+    """`stored` as it is, followed by the `pending` entries it lacks, in their own order.
 
-    Nothing follows a terminal entry: a late writer cannot reopen a finished recording.
+    Stored entries are never reordered or dropped (their times come from different hosts'
+    clocks), and nothing is appended after a stored terminal entry: a late writer cannot
+    reopen a finished recording.
     """
     merged = list(stored)
+    if any(entry.phase in TERMINAL for entry in merged):
+        return merged
     for entry in pending:
         if entry not in merged:
             merged.append(entry)
-    merged.sort(key=lambda t: t.at)
-    for index, entry in enumerate(merged):
         if entry.phase in TERMINAL:
-            return merged[: index + 1]
+            break
     return merged
 
 
