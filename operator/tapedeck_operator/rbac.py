@@ -26,8 +26,9 @@ def operator_rules() -> list[dict[str, Any]]:
         # Enforcement is on (OpenShift, hardened clusters).
         _rule([GROUP], [f"{PLURAL}/finalizers"], ["update"]),
         _rule([""], ["pods"], ["get", "list", "watch", "create", "delete"]),
-        _rule([""], ["serviceaccounts"], ["create"]),
-        _rule(["rbac.authorization.k8s.io"], ["roles", "rolebindings"], ["create"]),
+        # `get`: an existing one must belong to this Recording, not an earlier one of its name.
+        _rule([""], ["serviceaccounts"], ["create", "get"]),
+        _rule(["rbac.authorization.k8s.io"], ["roles", "rolebindings"], ["create", "get"]),
         # Only `get`: to check a Secret exists before a pod waits on it, and to grant bots `get`.
         _rule([""], ["secrets"], ["get"]),
         _rule(["", "events.k8s.io"], ["events"], ["create"]),
