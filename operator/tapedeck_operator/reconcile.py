@@ -9,7 +9,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tapedeck_bot.contract import (
@@ -182,35 +182,47 @@ async def reconcile(
             recorded_elsewhere_by=first.recorded_elsewhere_by,
         )
     step = next_step(first, ctx.settings.bot)
+    if not await _still_current(ctx, owner, step, body):
+        return Step(), []  # decided on a stale view: the next pass decides on fresh state
     try:
-        await _act(ctx, owner, first, step, body)
-    except Conflict:  # decided on a stale view: the next pass decides again on fresh state
+        created = await _carry_out(ctx, owner, first.spec, step, first.now)
+    except Conflict as exc:  # an earlier Recording's objects still await the collector
+        log.warning(
+            "waiting", extra={"recording": f"{owner.namespace}/{owner.name}", "why": str(exc)}
+        )
         return Step(), []
+    try:
+        await _write_status(ctx, body, step, _operator_fields(body, first, step, created))
+    except Conflict:  # the actions stand (their Events too); the transitions are decided again
+        return replace(step, transitions=()), []
     phase = step.transitions[-1].phase if step.transitions else first.phase
     ctx.metrics.phases[owner.uid] = str(phase) if phase else "NONE"
     announced = int((body.get("status") or {}).get("announcedTransitions") or 0)
     return step, [*first.history[announced:], *step.transitions]
 
 
-async def _act(
-    ctx: Context, owner: Owner, first: Observed, step: Step, body: Mapping[str, Any]
-) -> None:
-    """Carry out `step`, first making sure it was decided on the Recording as it is now: the
-    pod watch and the Recording watch are separate streams, so a pod can be seen to end
-    before the status its bot wrote last."""
-    if step.create_attempt is not None or step.delete_pods or step.transitions:
-        fresh = await asyncio.to_thread(ctx.api.get_recording, owner.namespace, owner.name)
-        if fresh["metadata"]["resourceVersion"] != body["metadata"]["resourceVersion"]:
-            raise Conflict("the Recording changed since this pass began")
+async def _still_current(ctx: Context, owner: Owner, step: Step, body: Mapping[str, Any]) -> bool:
+    """Whether a step that acts was decided on the Recording as it is now: the pod watch and
+    the Recording watch are separate streams, so a pod can be seen to end before the status
+    its bot wrote last."""
+    if step.create_attempt is None and not step.delete_pods and not step.transitions:
+        return True
+    fresh = await asyncio.to_thread(ctx.api.get_recording, owner.namespace, owner.name)
+    return bool(fresh["metadata"]["resourceVersion"] == body["metadata"]["resourceVersion"])
+
+
+async def _carry_out(
+    ctx: Context, owner: Owner, spec: RecordingSpec, step: Step, now: dt.datetime
+) -> PodView | None:
+    """Delete and create pods as `step` says; returns the pod it created, if any."""
     for name in step.delete_pods:
         await asyncio.to_thread(ctx.api.delete_pod, owner.namespace, name)
-    created = None
-    if step.create_attempt is not None:
-        await _start_attempt(ctx, owner, first.spec, step.create_attempt)
-        created = PodView(
-            name=pod_name(owner, step.create_attempt),
-            attempt=step.create_attempt,
-            phase="Pending",
-            created_at=first.now,
-        )
-    await _write_status(ctx, body, step, _operator_fields(body, first, step, created))
+    if step.create_attempt is None:
+        return None
+    await _start_attempt(ctx, owner, spec, step.create_attempt)
+    return PodView(
+        name=pod_name(owner, step.create_attempt),
+        attempt=step.create_attempt,
+        phase="Pending",
+        created_at=now,
+    )
