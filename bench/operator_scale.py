@@ -17,7 +17,6 @@ import random
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -33,7 +32,13 @@ from tapedeck_dev.binaries import ensure_binaries
 from tapedeck_dev.cluster import LocalCluster
 from tapedeck_dev.janus import JanusServer
 from tapedeck_dev.participant import ensure_room
-from tapedeck_dev.stack import install_operator, operator_command
+from tapedeck_dev.stack import (
+    create_restricted_namespace,
+    install_operator,
+    kubelet_command,
+    operator_command,
+    write_local_settings,
+)
 
 RUNS = 5
 COUNT = 500
@@ -63,39 +68,17 @@ class Stack:
 
     def start_operator(self) -> subprocess.Popen[bytes]:
         identity = install_operator(self.kubectl, self.cluster.kubeconfig, self.root / "op.kcfg")
-        settings = {
-            "bot": {
-                "command": [sys.executable, "-m", "tapedeck_bot.cli", "run"],
-                "env": {"TAPEDECK_ICE_HOST_ADDRESSES": "127.0.0.1"},
-            },
-            "metricsPort": 0,
-            "healthPort": 0,
-        }
-        config = self.root / "operator.yaml"
-        config.write_text(yaml.safe_dump(settings))
+        config = write_local_settings(self.root / "operator.yaml", metricsPort=0, healthPort=0)
         return self._spawn(
             "operator", operator_command(config), dict(os.environ, KUBECONFIG=str(identity))
         )
 
     def start_kubelet(self) -> None:
-        command = [sys.executable, "-m", "tapedeck_dev.cli", "kubelet"]
-        self._spawn(
-            "kubelet",
-            [
-                *command,
-                "--kubeconfig",
-                str(self.cluster.kubeconfig),
-                "--root",
-                str(self.root / "pods"),
-            ],
-            dict(os.environ),
-        )
+        command = kubelet_command(self.cluster.kubeconfig, self.root / "pods")
+        self._spawn("kubelet", command, dict(os.environ))
 
     def namespace(self, name: str) -> None:
-        self.kubectl_run("create", "namespace", name)
-        self.kubectl_run(
-            "label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted"
-        )
+        create_restricted_namespace(self.kubectl, name)
         while not self.kubectl_run("-n", name, "get", "sa", "default", "--ignore-not-found"):
             time.sleep(0.1)
 

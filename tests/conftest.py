@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from tapedeck_bot.contract.crd import build_crd
 from tapedeck_dev.binaries import ensure_binaries
 from tapedeck_dev.cluster import LocalCluster
 from tapedeck_dev.kubeclient import api_client, read_json
+from tapedeck_dev.stack import kubelet_command
 from tests.kube import read
 from tests.waiting import eventually
 
@@ -111,10 +111,9 @@ def kubelet(
         os.environ,
         PYTHONPATH=os.pathsep.join(str(REPO / d) for d in ("operator", "bot_image", "dev")),
     )
-    command = [sys.executable, "-m", "tapedeck_dev.cli", "kubelet"]
     with (root / "kubelet.log").open("wb") as log:
         proc = subprocess.Popen(
-            [*command, "--kubeconfig", str(kubeconfig), "--root", str(root)],
+            kubelet_command(kubeconfig, root),
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

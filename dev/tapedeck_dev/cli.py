@@ -13,8 +13,6 @@ import sys
 import threading
 from pathlib import Path
 
-import yaml
-
 from tapedeck_dev.binaries import BinaryNotFound, ensure_binaries
 from tapedeck_dev.cluster import ClusterError, LocalCluster, default_cluster_dir
 from tapedeck_dev.janus import JanusError, JanusServer, default_janus_dir
@@ -130,31 +128,22 @@ def _kubelet(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dev_operator_config(path: Path) -> Path:
-    """Settings for a local operator: bots are local processes, servers on 127.0.0.1."""
-    settings = {
-        "bot": {
-            "command": [sys.executable, "-m", "tapedeck_bot.cli", "run"],
-            "env": {"TAPEDECK_ICE_HOST_ADDRESSES": "127.0.0.1"},
-        },
-        "listenAddress": "127.0.0.1",
-    }
-    path.write_text(yaml.safe_dump(settings))
-    return path
-
-
 def _up(args: argparse.Namespace) -> int:
-    from tapedeck_dev.stack import install_operator, operator_command
+    from tapedeck_dev.stack import (
+        install_operator,
+        kubelet_command,
+        operator_command,
+        write_local_settings,
+    )
 
     cluster = LocalCluster(Path(args.dir))
     kubeconfig = cluster.up()
     kubectl = [str(ensure_binaries().kubectl), f"--kubeconfig={kubeconfig}"]
     identity = install_operator(kubectl, kubeconfig, cluster.root / "operator.kubeconfig")
-    config = Path(args.config) if args.config else _dev_operator_config(cluster.root / "op.yaml")
-    kubelet_command = [sys.executable, "-m", "tapedeck_dev.cli", "kubelet"]
+    config = Path(args.config) if args.config else write_local_settings(cluster.root / "op.yaml")
     children: list[subprocess.Popen[bytes]] = []
     for name, command, env in (
-        ("kubelet", [*kubelet_command, "--kubeconfig", str(kubeconfig)], dict(os.environ)),
+        ("kubelet", kubelet_command(kubeconfig), dict(os.environ)),
         ("operator", operator_command(config), dict(os.environ, KUBECONFIG=str(identity))),
     ):
         with (cluster.logs / f"{name}.log").open("ab") as log:

@@ -26,7 +26,13 @@ import yaml
 from tapedeck_dev.binaries import Binaries, cache_root, ensure_binaries
 from tapedeck_dev.certs import write_control_plane_pki
 
-__all__ = ["ClusterError", "LocalCluster", "default_cluster_dir", "write_kubeconfig"]
+__all__ = [
+    "ClusterError",
+    "LocalCluster",
+    "default_cluster_dir",
+    "free_port",
+    "write_kubeconfig",
+]
 
 _CONTROLLERS = (
     "garbagecollector,namespace,deployment,replicaset,job,serviceaccount,serviceaccount-token"
@@ -42,7 +48,8 @@ def default_cluster_dir() -> Path:
     return Path(os.environ.get("TAPEDECK_CLUSTER_DIR", cache_root() / "cluster"))
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -99,7 +106,7 @@ class Ports:
 
     @classmethod
     def pick(cls) -> Ports:
-        return cls(_free_port(), _free_port(), _free_port())
+        return cls(free_port(), free_port(), free_port())
 
 
 class LocalCluster:
@@ -140,12 +147,8 @@ class LocalCluster:
             return self.kubeconfig
         self.down()
         self._prepare()
-        ports = self._ports()
-        self._spawn("etcd", self._etcd_args(ports))
-        self._wait(lambda: self._etcd_ready(ports), "etcd")
-        self._spawn("kube-apiserver", self._apiserver_args(ports))
-        self._wait(self._apiserver_ready, "kube-apiserver")
-        self._spawn("kube-controller-manager", self._controller_manager_args())
+        for name in ("etcd", "kube-apiserver", "kube-controller-manager"):  # each needs the last
+            self.start_component(name)
         return self.kubeconfig
 
     def down(self) -> None:
@@ -171,7 +174,8 @@ class LocalCluster:
         (self.root / "pids.json").write_text(json.dumps(pids))
 
     def start_component(self, name: str) -> None:
-        """Start one component stopped by `stop_component`; return once it is ready."""
+        """Start one component (at `up`, or one stopped by `stop_component`); return once it
+        is ready."""
         ports = self._ports()
         starts: dict[str, tuple[list[str], Callable[[], bool]]] = {
             "etcd": (self._etcd_args(ports), lambda: self._etcd_ready(ports)),

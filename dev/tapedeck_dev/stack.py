@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -18,7 +20,14 @@ from tapedeck_bot.contract.crd import render_crd
 from tapedeck_dev.cluster import write_kubeconfig
 from tapedeck_operator.rbac import operator_cluster_role
 
-__all__ = ["OPERATOR_NAMESPACE", "install_operator", "operator_command"]
+__all__ = [
+    "OPERATOR_NAMESPACE",
+    "create_restricted_namespace",
+    "install_operator",
+    "kubelet_command",
+    "operator_command",
+    "write_local_settings",
+]
 
 OPERATOR_NAMESPACE = "tapedeck-system"
 _ACCOUNT = "tapedeck-operator"
@@ -77,3 +86,32 @@ def install_operator(kubectl: list[str], admin_kubeconfig: Path, out: Path) -> P
 def operator_command(config: Path | None = None) -> list[str]:
     command = [sys.executable, "-m", "tapedeck_operator.cli", "run"]
     return [*command, "--config", str(config)] if config else command
+
+
+def kubelet_command(kubeconfig: Path, root: Path | None = None) -> list[str]:
+    """`tapedeck-dev kubelet` for the control plane of `kubeconfig` (it needs root)."""
+    command = [sys.executable, "-m", "tapedeck_dev.cli", "kubelet", "--kubeconfig", str(kubeconfig)]
+    return [*command, "--root", str(root)] if root else command
+
+
+def write_local_settings(
+    path: Path, *, bot: Mapping[str, Any] | None = None, **settings: Any
+) -> Path:
+    """Operator settings for a local control plane, with `bot` and `settings` on top: the
+    process kubelet runs a bot pod's command as is, so it is this Python; every server the
+    operator and the bots open is on 127.0.0.1."""
+    extra = dict(bot or {})
+    env = {"TAPEDECK_ICE_HOST_ADDRESSES": "127.0.0.1", **extra.pop("env", {})}
+    local = {
+        "bot": {"command": [sys.executable, "-m", "tapedeck_bot.cli", "run"], "env": env, **extra},
+        "listenAddress": "127.0.0.1",
+        **settings,
+    }
+    path.write_text(yaml.safe_dump(local))
+    return path
+
+
+def create_restricted_namespace(kubectl: list[str], name: str) -> None:
+    """A namespace whose pods the API server admits only under PodSecurity `restricted`."""
+    _kubectl(kubectl, "create", "namespace", name)
+    _kubectl(kubectl, "label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted")

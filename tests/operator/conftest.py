@@ -7,9 +7,7 @@ import datetime as dt
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -22,7 +20,13 @@ import pytest
 import yaml
 
 from tapedeck_bot.storage import ObjectStore
-from tapedeck_dev.stack import install_operator, operator_command
+from tapedeck_dev.cluster import free_port
+from tapedeck_dev.stack import (
+    create_restricted_namespace,
+    install_operator,
+    operator_command,
+    write_local_settings,
+)
 from tapedeck_dev.storage_servers import SeaweedFS
 from tests.conftest import REPO
 from tests.janus import conftest as janus_fixtures
@@ -34,13 +38,6 @@ from tests.waiting import eventually
 STORAGE_SECRET = "s3"
 # The Janus suite's fixtures, shared: one Janus for the session, a room and a meeting per test.
 janus, room, meeting = janus_fixtures.janus, janus_fixtures.room, janus_fixtures.meeting
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -103,24 +100,19 @@ def operator(
     """The operator with its own least-privilege identity (a ServiceAccount token)."""
     directory = tmp_path_factory.mktemp("operator")
     identity = install_operator(kubectl, kubeconfig, directory / "operator.kubeconfig")
-    metrics_port, health_port = _free_port(), _free_port()
-    settings = {
-        "bot": {
-            # The process kubelet runs the command as a local process, in the pod's own mount
-            # namespace (spool at /spool, token at /var/run/secrets/...).
-            "command": [sys.executable, "-m", "tapedeck_bot.cli", "run"],
-            "env": {"TAPEDECK_ICE_HOST_ADDRESSES": "127.0.0.1", "PYTHONUNBUFFERED": "1"},
+    metrics_port, health_port = free_port(), free_port()
+    config = write_local_settings(
+        directory / "operator.yaml",
+        bot={
+            "env": {"PYTHONUNBUFFERED": "1"},
             "gracePeriodSeconds": 120,
             "maxAttempts": 3,
             "startTimeoutSeconds": 15,
         },
-        "reconcileIntervalSeconds": 1,
-        "metricsPort": metrics_port,
-        "healthPort": health_port,
-        "listenAddress": "127.0.0.1",
-    }
-    config = directory / "operator.yaml"
-    config.write_text(yaml.safe_dump(settings))
+        reconcileIntervalSeconds=1,
+        metricsPort=metrics_port,
+        healthPort=health_port,
+    )
     env = dict(
         os.environ,
         KUBECONFIG=str(identity),
@@ -194,13 +186,7 @@ class Cluster:
 @pytest.fixture
 def cluster(kubectl: list[str], seaweed: SeaweedFS) -> Iterator[Cluster]:
     namespace = f"rec-{uuid.uuid4().hex[:8]}"
-    subprocess.run([*kubectl, "create", "namespace", namespace], check=True, capture_output=True)
-    subprocess.run(
-        [*kubectl, "label", "namespace", namespace,
-         "pod-security.kubernetes.io/enforce=restricted"],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
+    create_restricted_namespace(kubectl, namespace)
     c = Cluster(kubectl, namespace)
     c.run(
         "create", "secret", "generic", STORAGE_SECRET,
