@@ -272,7 +272,6 @@ async def record(job: LocalRecording, observer: RecordingObserver) -> int:
         else None
     )
     composite, tracks = _jobs(job, uploads, upload.prefix if upload else "")
-    recorder: Recorder
     recorder = Recorder(
         _connector(job),
         composite=composite,

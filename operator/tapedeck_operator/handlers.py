@@ -10,7 +10,6 @@ import asyncio
 import copy
 import datetime as dt
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -22,10 +21,15 @@ from tapedeck_bot.contract import (
     VERSION,
     Phase,
     Transition,
-    current_phase,
 )
 from tapedeck_operator.manifests import MANAGED_BY
-from tapedeck_operator.observing import active_meeting_key, parse_time, pod_view, recording_uid_of
+from tapedeck_operator.observing import (
+    active_meeting_key,
+    parse_time,
+    phase_of,
+    pod_view,
+    recording_uid_of,
+)
 from tapedeck_operator.policy import PodView, Step
 from tapedeck_operator.reconcile import Context, Rival, reconcile
 
@@ -66,11 +70,6 @@ def _post_events(body: kopf.Body, step: Step, transitions: list[Transition]) -> 
         kopf.event(body, type=kind, reason=reason, message=message)
     for reason, message in step.events:
         kopf.event(body, type="Normal", reason=reason, message=message)
-
-
-def _phase(body: Mapping[str, Any]) -> Phase | None:
-    history = (body.get("status") or {}).get("history") or []
-    return current_phase(Transition.model_validate(e) for e in history)
 
 
 def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
@@ -155,7 +154,7 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
             deleted_at is not None
             and (dt.datetime.now(dt.UTC) - deleted_at).total_seconds() > limit
         )
-        if _phase(body) not in TERMINAL and not overdue:
+        if phase_of(body) not in TERMINAL and not overdue:
             raise kopf.TemporaryError("waiting for the bot to finish its uploads", delay=2)
         ctx.locks.pop(uid, None)
         ctx.metrics.phases.pop(uid, None)

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tapedeck_bot.contract import TERMINAL, RecordingSpec, Transition, current_phase
+from tapedeck_bot.contract import TERMINAL, Phase, RecordingSpec, Transition, current_phase
 from tapedeck_operator.manifests import ATTEMPT_LABEL, RECORDING_UID_LABEL
 from tapedeck_operator.policy import Observed, PodView
 
@@ -15,6 +15,7 @@ __all__ = [
     "missing_secrets",
     "observe",
     "parse_time",
+    "phase_of",
     "pod_view",
     "recording_uid_of",
 ]
@@ -70,12 +71,15 @@ def _history(status: Mapping[str, Any]) -> tuple[Transition, ...]:
     return tuple(Transition.model_validate(e) for e in status.get("history") or [])
 
 
+def phase_of(body: Mapping[str, Any]) -> Phase | None:
+    """The Recording's phase: the last entry of its history."""
+    return current_phase(_history(body.get("status") or {}))
+
+
 def active_meeting_key(body: Mapping[str, Any]) -> tuple[str, str] | None:
     """(namespace, meeting id) of a Recording that holds its meeting, for AlreadyRecording."""
-    spec, status = body.get("spec") or {}, body.get("status") or {}
-    if spec.get("allowMultipleRecordings"):
-        return None
-    if current_phase(_history(status)) in TERMINAL:
+    spec = body.get("spec") or {}
+    if spec.get("allowMultipleRecordings") or phase_of(body) in TERMINAL:
         return None
     meeting_id = (spec.get("meeting") or {}).get("id")
     return (body["metadata"]["namespace"], meeting_id) if meeting_id else None

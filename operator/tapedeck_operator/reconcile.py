@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tapedeck_bot.contract import (
+    TERMINAL,
     Condition,
     Phase,
     RecordingSpec,
@@ -96,11 +97,15 @@ async def _start_attempt(ctx: Context, owner: Owner, spec: RecordingSpec, attemp
     ctx.metrics.attempts.inc()
 
 
+def _phase_after(observed: Observed, step: Step) -> Phase | None:
+    return step.transitions[-1].phase if step.transitions else observed.phase
+
+
 def _operator_fields(
     body: Mapping[str, Any], observed: Observed, step: Step, created: PodView | None
 ) -> dict[str, Any]:
     status = body.get("status") or {}
-    phase = step.transitions[-1].phase if step.transitions else observed.phase
+    phase = _phase_after(observed, step)
     pods = [*observed.pods, *([created] if created else [])]
     latest = max(pods, key=lambda p: p.attempt, default=None)
     generation = int(body["metadata"].get("generation") or 1)
@@ -169,18 +174,10 @@ async def reconcile(
     and the transitions, the bot's and its own, to announce now as Events."""
     meta = body["metadata"]
     owner = Owner(meta["namespace"], meta["name"], meta["uid"])
-    pod_list = list(pods)
-    first = observe(body, pods=pod_list, now=now, recorded_elsewhere_by=_rival(owner.uid, rivals))
-    if not any(p.active for p in pod_list) and first.phase not in (Phase.UPLOADED, Phase.ERRORED):
+    first = observe(body, pods=pods, now=now, recorded_elsewhere_by=_rival(owner.uid, rivals))
+    if not any(p.active for p in first.pods) and first.phase not in TERMINAL:
         # Secrets are read only when a pod may be created, not on every pass.
-        missing = await _missing(ctx, owner.namespace, first.spec)
-        first = observe(
-            body,
-            pods=pod_list,
-            now=now,
-            missing=missing,
-            recorded_elsewhere_by=first.recorded_elsewhere_by,
-        )
+        first = replace(first, missing_secrets=await _missing(ctx, owner.namespace, first.spec))
     step = next_step(first, ctx.settings.bot)
     if not await _still_current(ctx, owner, step, body):
         return Step(), []  # decided on a stale view: the next pass decides on fresh state
@@ -195,7 +192,7 @@ async def reconcile(
         await _write_status(ctx, body, step, _operator_fields(body, first, step, created))
     except Conflict:  # the actions stand (their Events too); the transitions are decided again
         return replace(step, transitions=()), []
-    phase = step.transitions[-1].phase if step.transitions else first.phase
+    phase = _phase_after(first, step)
     ctx.metrics.phases[owner.uid] = str(phase) if phase else "NONE"
     announced = int((body.get("status") or {}).get("announcedTransitions") or 0)
     return step, [*first.history[announced:], *step.transitions]
