@@ -34,7 +34,7 @@ lint: $(VENV)/.installed
 test: lint binaries
 	$(PY) -m pytest -p no:cacheprovider
 
-# Until the operator lands, the demo runs the bot's data plane alone: three synthetic
+# Until the demo moves onto Kubernetes, it runs the bot's data plane alone: three synthetic
 # participants in a local Janus room (a fourth joins late), recorded as a composite and
 # per-participant tracks that stream to a local S3 server (SeaweedFS) while recording, then
 # downloaded through presigned URLs. Everything binds to 127.0.0.1.
@@ -62,7 +62,7 @@ demo: $(VENV)/.installed
 	  --prefix demo/standup-1/ --out $(DEMO_OUT)/downloaded; status=$$?; fi; \
 	kill $$s3; wait $$s3; $(VENV)/bin/tapedeck-dev janus down; exit $$status
 	@echo "demo: outputs in $(DEMO_OUT)/downloaded/ (logs in $(DEMO_OUT)/)."
-	@echo "The Kubernetes part (a Recording applied to the local control plane) lands with the operator."
+	@echo "To record through Kubernetes (the operator and a Recording), see tapedeck-dev up in the README."
 
 bench: $(VENV)/.installed binaries
 	$(PY) -m bench
