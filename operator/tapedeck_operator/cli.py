@@ -15,10 +15,12 @@ __all__ = ["main"]
 def _run(args: argparse.Namespace) -> int:
     import kopf
 
+    from tapedeck_operator.aftercare import Aftercare
     from tapedeck_operator.config import ConfigError, load_settings
-    from tapedeck_operator.handlers import register
+    from tapedeck_operator.handlers import post_event, register
     from tapedeck_operator.kube import KubeClusterApi, api_client
     from tapedeck_operator.reconcile import Context
+    from tapedeck_operator.webhooks.egress import AddressPolicy, Egress
 
     try:
         settings = load_settings(args.config)
@@ -29,8 +31,14 @@ def _run(args: argparse.Namespace) -> int:
     if not args.verbose:  # kopf logs every timer tick of every Recording at INFO
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     ctx = Context(KubeClusterApi(api_client()), settings)
+    policy = AddressPolicy(
+        allow_loopback=settings.webhooks.allow_loopback_destinations,
+        allow_private=settings.webhooks.allow_private_destinations,
+    )
+    egress = Egress(policy, timeout=settings.webhooks.timeout_seconds)
+    aftercare = Aftercare(ctx.api, settings, egress, ctx.metrics, emit=post_event)
     registry = kopf.OperatorRegistry()
-    register(registry, ctx)
+    register(registry, ctx, aftercare)
     if settings.metrics_port:
         ctx.metrics.serve(settings.metrics_port, settings.listen_address)
     liveness = None

@@ -13,7 +13,18 @@ from pydantic import Field, ValidationError
 from tapedeck_bot.contract import StorageSpec, UploadSettings
 from tapedeck_bot.contract.base import CamelModel
 
-__all__ = ["BotSettings", "ConfigError", "OperatorSettings", "Resources", "load_settings"]
+__all__ = [
+    "BotSettings",
+    "ConfigError",
+    "DownloadSettings",
+    "OperatorSettings",
+    "Resources",
+    "RetentionSettings",
+    "TransferSettings",
+    "WebhookEndpoint",
+    "WebhookSettings",
+    "load_settings",
+]
 
 
 class ConfigError(ValueError):
@@ -68,6 +79,72 @@ class BotSettings(CamelModel):
     upload: UploadSettings = UploadSettings()
 
 
+class DownloadSettings(CamelModel):
+    """Presigned download URLs, as RealtimeKit hands out (7 days there)."""
+
+    expiry_seconds: Annotated[
+        int,
+        Field(ge=10, le=604_800, description="how long a URL is valid; at most 7 days (SigV4)"),
+    ] = 604_800
+    renew_before_seconds: Annotated[
+        int,
+        Field(ge=1, description="renew the URLs when less than this is left (at most half)"),
+    ] = 86_400
+
+    @property
+    def renew_before(self) -> float:
+        return min(self.renew_before_seconds, self.expiry_seconds / 2)
+
+
+class RetentionSettings(CamelModel):
+    days: Annotated[
+        int, Field(ge=1, le=3650, description="for Recordings without spec.retentionDays")
+    ] = 7
+    sweep_interval_seconds: Annotated[
+        float, Field(gt=0, description="how often deleted Recordings' objects are checked")
+    ] = 300
+    bucket_rules: bool = Field(
+        default=True,
+        description="also set a bucket lifecycle rule for a deleted Recording's objects, where "
+        "the storage key may (not on Azure)",
+    )
+
+
+class TransferSettings(CamelModel):
+    """Copies to `spec.transfers[]`: each destination is retried on its own."""
+
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
+    initial_backoff_seconds: Annotated[float, Field(gt=0)] = 30
+    max_backoff_seconds: Annotated[float, Field(gt=0)] = 1800
+
+
+class ClusterSecretKeyRef(CamelModel):
+    namespace: Annotated[str, Field(min_length=1, max_length=63)]
+    name: Annotated[str, Field(min_length=1, max_length=253)]
+    key: Annotated[str, Field(min_length=1, max_length=253)]
+
+
+class WebhookEndpoint(CamelModel):
+    """A cluster-wide endpoint: every Recording's events go to it too."""
+
+    url: Annotated[str, Field(max_length=2048, pattern=r"^https?://[^\s]+$")]
+    secret_ref: ClusterSecretKeyRef
+
+
+class WebhookSettings(CamelModel):
+    endpoints: Annotated[list[WebhookEndpoint], Field(max_length=8)] = []
+    timeout_seconds: Annotated[float, Field(gt=0, le=60, description="per request")] = 10
+    retry_window_seconds: Annotated[
+        float, Field(gt=0, description="how long a failing event is retried (24 h)")
+    ] = 86_400
+    initial_backoff_seconds: Annotated[float, Field(gt=0)] = 5
+    max_backoff_seconds: Annotated[float, Field(gt=0)] = 3600
+    allow_loopback_destinations: bool = False
+    allow_private_destinations: bool = Field(
+        default=False, description="RFC 1918 and ULA addresses; link-local is never allowed"
+    )
+
+
 class OperatorSettings(CamelModel):
     bot: BotSettings = BotSettings()
     storage: StorageSpec | None = Field(
@@ -79,6 +156,10 @@ class OperatorSettings(CamelModel):
     listen_address: str = Field(
         default="0.0.0.0", description="where /metrics and /healthz listen (127.0.0.1 locally)"
     )
+    downloads: DownloadSettings = DownloadSettings()
+    retention: RetentionSettings = RetentionSettings()
+    transfers: TransferSettings = TransferSettings()
+    webhooks: WebhookSettings = WebhookSettings()
 
 
 def load_settings(path: Path | None) -> OperatorSettings:

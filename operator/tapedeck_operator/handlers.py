@@ -22,6 +22,7 @@ from tapedeck_bot.contract import (
     Phase,
     Transition,
 )
+from tapedeck_operator.aftercare import Aftercare
 from tapedeck_operator.manifests import MANAGED_BY
 from tapedeck_operator.observing import (
     active_meeting_key,
@@ -32,8 +33,10 @@ from tapedeck_operator.observing import (
 )
 from tapedeck_operator.policy import PodView, Step
 from tapedeck_operator.reconcile import Context, Rival, reconcile
+from tapedeck_operator.retention import TOMBSTONE_LABELS
+from tapedeck_operator.sweep import leave_tombstone, sweep
 
-__all__ = ["register"]
+__all__ = ["post_event", "register"]
 
 log = logging.getLogger("tapedeck_operator")
 
@@ -41,6 +44,10 @@ _RECORDINGS = (GROUP, VERSION, PLURAL)
 # After this long past its deletion, a Recording is let go even if its bot never finished.
 _DELETE_SLACK_S = 30
 _RETRY_S = 2.0
+
+
+def _selector(labels: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in labels.items())
 
 
 def _configure(settings: kopf.OperatorSettings) -> None:
@@ -52,7 +59,8 @@ def _configure(settings: kopf.OperatorSettings) -> None:
     settings.posting.level = logging.WARNING  # our own Events say what happened
     settings.scanning.disabled = True  # fixed resources: no CRD or namespace watching (RBAC)
     # The API server filters the pod watch: only bot pods reach the operator, not every pod.
-    settings.watching.label_selectors["pods"] = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
+    settings.watching.label_selectors["pods"] = _selector(MANAGED_BY)
+    settings.watching.label_selectors["configmaps"] = _selector(TOMBSTONE_LABELS)
     settings.execution.max_workers = 16
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -72,7 +80,11 @@ def _post_events(body: kopf.Body, step: Step, transitions: list[Transition]) -> 
         kopf.event(body, type="Normal", reason=reason, message=message)
 
 
-def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
+def post_event(body: Any, kind: str, reason: str, message: str) -> None:
+    kopf.event(body, type=kind, reason=reason, message=message)
+
+
+def register(registry: kopf.OperatorRegistry, ctx: Context, aftercare: Aftercare) -> None:
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         _configure(settings)
@@ -156,5 +168,34 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
         )
         if phase_of(body) not in TERMINAL and not overdue:
             raise kopf.TemporaryError("waiting for the bot to finish its uploads", delay=2)
+        await leave_tombstone(ctx.api, ctx.settings, body, dt.datetime.now(dt.UTC))
+        aftercare.forget(uid)
         ctx.locks.pop(uid, None)
         ctx.metrics.phases.pop(uid, None)
+
+    @kopf.on.event(*_RECORDINGS, registry=registry)
+    def changed(*, body: kopf.Body, **_: Any) -> None:
+        aftercare.wake(body["metadata"]["uid"])
+
+    # Download URLs, transfers, retention and webhooks: a loop per Recording, woken by its
+    # watch events, so a webhook goes out as soon as the bot's transition arrives.
+    @kopf.daemon(*_RECORDINGS, cancellation_timeout=1.0, backoff=_RETRY_S, registry=registry)
+    async def after_recording(*, body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
+        await aftercare.run(body, lambda: bool(stopped))
+
+    # A deleted Recording's objects still expire: its tombstone, swept when due.
+    @kopf.timer(
+        "v1",
+        "configmaps",
+        labels=TOMBSTONE_LABELS,
+        interval=ctx.settings.retention.sweep_interval_seconds,
+        backoff=60,
+        registry=registry,
+    )
+    async def sweep_tombstones(*, body: kopf.Body, **_: Any) -> None:
+        data = dict(body.get("data") or {})
+        await sweep(ctx.api, body["metadata"]["namespace"], data, dt.datetime.now(dt.UTC))
+
+    @kopf.on.cleanup(registry=registry)
+    async def close(**_: Any) -> None:
+        await aftercare.egress.close()

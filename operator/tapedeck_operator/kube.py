@@ -36,8 +36,15 @@ class ClusterApi(Protocol):
 
     def delete_pod(self, namespace: str, name: str) -> None: ...
 
-    def secret_keys(self, namespace: str, name: str) -> set[str] | None:
-        """The Secret's data keys, or None if there is no such Secret."""
+    def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        """The Secret's `data` (base64 values), or None if there is no such Secret."""
+
+    def get_config_map(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    def merge_config_map(
+        self, namespace: str, name: str, labels: dict[str, str], data: dict[str, str | None]
+    ) -> None:
+        """Set (or with None, remove) keys of a ConfigMap, creating it if needed."""
 
     def get_recording(self, namespace: str, name: str) -> dict[str, Any]: ...
 
@@ -112,7 +119,7 @@ class KubeClusterApi:
             if exc.status != 404:
                 raise
 
-    def secret_keys(self, namespace: str, name: str) -> set[str] | None:
+    def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         try:
             response = self._core.read_namespaced_secret(
                 name, namespace, _preload_content=False, _request_timeout=_TIMEOUT
@@ -121,7 +128,48 @@ class KubeClusterApi:
             if exc.status == 404:
                 return None
             raise
-        return set((_json(response).get("data") or {}).keys())
+        data: dict[str, str] = _json(response).get("data") or {}
+        return data
+
+    def get_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            response = self._core.read_namespaced_config_map(
+                name, namespace, _preload_content=False, _request_timeout=_TIMEOUT
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return _json(response)
+
+    def merge_config_map(
+        self, namespace: str, name: str, labels: dict[str, str], data: dict[str, str | None]
+    ) -> None:
+        patch = {"metadata": {"labels": labels}, "data": data}
+        try:
+            self._core.patch_namespaced_config_map(
+                name,
+                namespace,
+                patch,
+                _content_type="application/merge-patch+json",
+                _preload_content=False,
+                _request_timeout=_TIMEOUT,
+            )
+            return
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+        kept = {k: v for k, v in data.items() if v is not None}
+        body: Any = {"metadata": {"name": name, "namespace": namespace, "labels": labels}}
+        body["data"] = kept
+        try:
+            self._core.create_namespaced_config_map(
+                namespace, body, _preload_content=False, _request_timeout=_TIMEOUT
+            )
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            self.merge_config_map(namespace, name, labels, data)  # created meanwhile
 
     def get_recording(self, namespace: str, name: str) -> dict[str, Any]:
         try:

@@ -45,5 +45,21 @@ class OperatorMetrics:
             registry=self.registry,
         )
 
+        self.webhook_attempts = Counter(
+            "tapedeck_webhook_attempts",
+            "Webhook POSTs, by what became of the delivery: delivered, retrying or failed",
+            labelnames=["result"],
+            registry=self.registry,
+        )
+        self.transfers = Counter(
+            "tapedeck_transfers",
+            "Copies to spec.transfers destinations, by result: succeeded, retrying or failed",
+            labelnames=["result"],
+            registry=self.registry,
+        )
+        self.expired = Counter(
+            "tapedeck_expired_objects", "Objects deleted by retention", registry=self.registry
+        )
+
     def serve(self, port: int, address: str) -> None:
         start_http_server(port, addr=address, registry=self.registry)

@@ -32,6 +32,9 @@ def operator_rules() -> list[dict[str, Any]]:
         # Only `get`: to check a Secret exists before a pod waits on it, and to grant bots `get`.
         _rule([""], ["secrets"], ["get"]),
         _rule(["", "events.k8s.io"], ["events"], ["create"]),
+        # Retention tombstones of deleted Recordings (`tapedeck-retention`), and kopf's timer
+        # that sweeps them; the watch is filtered by label on the server.
+        _rule([""], ["configmaps"], ["get", "list", "watch", "create", "patch"]),
     ]
 
 

@@ -76,7 +76,10 @@ def _needed_keys(spec: RecordingSpec, settings: OperatorSettings) -> dict[str, s
 
 async def _missing(ctx: Context, namespace: str, spec: RecordingSpec) -> tuple[str, ...]:
     named = named_secrets(spec, ctx.settings)
-    keys = {name: await asyncio.to_thread(ctx.api.secret_keys, namespace, name) for name in named}
+    secrets = {
+        name: await asyncio.to_thread(ctx.api.read_secret, namespace, name) for name in named
+    }
+    keys = {name: set(data) if data is not None else None for name, data in secrets.items()}
     return missing_secrets(named, keys, _needed_keys(spec, ctx.settings))
 
 

@@ -28,14 +28,17 @@ from tapedeck_dev.stack import (
     write_local_settings,
 )
 from tapedeck_dev.storage_servers import SeaweedFS
+from tapedeck_operator.kube import KubeClusterApi, api_client
 from tests.conftest import REPO
 from tests.janus import conftest as janus_fixtures
 from tests.janus.conftest import Meeting
 from tests.storage.media import playable_seconds
 from tests.storage_fixtures import seaweed_store
 from tests.waiting import eventually
+from tests.webhook_receiver import Receiver, new_secret
 
 STORAGE_SECRET = "s3"
+WEBHOOK_SECRET = "webhook"
 # The Janus suite's fixtures, shared: one Janus for the session, a room and a meeting per test.
 janus, room, meeting = janus_fixtures.janus, janus_fixtures.room, janus_fixtures.meeting
 
@@ -48,6 +51,7 @@ class Operator:
     env: dict[str, str]
     log: Path
     metrics_url: str
+    config: Path
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -112,6 +116,15 @@ def operator(
         reconcileIntervalSeconds=1,
         metricsPort=metrics_port,
         healthPort=health_port,
+        # The receivers are on loopback; retries and URL renewals come fast enough to watch.
+        webhooks={
+            "allowLoopbackDestinations": True,
+            "initialBackoffSeconds": 0.5,
+            "maxBackoffSeconds": 2,
+            "timeoutSeconds": 5,
+        },
+        downloads={"expirySeconds": 12, "renewBeforeSeconds": 6},
+        transfers={"maxAttempts": 3, "initialBackoffSeconds": 1, "maxBackoffSeconds": 2},
     )
     env = dict(
         os.environ,
@@ -123,6 +136,7 @@ def operator(
         env,
         directory / "operator.log",
         f"http://127.0.0.1:{metrics_port}",
+        config,
     )
     op.start()
     try:
@@ -200,6 +214,32 @@ def cluster(kubectl: list[str], seaweed: SeaweedFS) -> Iterator[Cluster]:
 
 
 @pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    endpoint = Receiver()
+    endpoint.start()
+    yield endpoint
+    endpoint.close()
+
+
+@pytest.fixture
+def webhook_secret(cluster: Cluster) -> str:
+    """A Standard Webhooks secret, in the Secret that `webhook()` targets name."""
+    secret = new_secret()
+    cluster.run("create", "secret", "generic", WEBHOOK_SECRET, f"--from-literal=key={secret}")
+    return secret
+
+
+def webhook(url: str) -> dict[str, Any]:
+    return {"url": url, "secretRef": {"name": WEBHOOK_SECRET, "key": "key"}}
+
+
+def in_process_api(kubeconfig: Path) -> KubeClusterApi:
+    """The operator's own client, with the admin's credentials, for running one of its passes
+    in the test with a clock the test controls."""
+    return KubeClusterApi(api_client(str(kubeconfig)))
+
+
+@pytest.fixture
 def bucket(seaweed: SeaweedFS) -> Iterator[ObjectStore]:
     store = seaweed_store(seaweed)
     yield store
@@ -236,11 +276,17 @@ def utc(text: str) -> float:
 
 
 def record_composite(
-    cluster: Cluster, name: str, meeting: Meeting, storage: dict[str, Any], *, seconds: float
+    cluster: Cluster,
+    name: str,
+    meeting: Meeting,
+    storage: dict[str, Any],
+    *,
+    seconds: float,
+    **extra: Any,
 ) -> float:
     """Apply a VP8 composite Recording of `meeting` (its id is `name`) into `storage`; return
     its start (UTC epoch) once it has been recording for `seconds`."""
-    spec = {"composite": COMPOSITE, "storage": storage}
+    spec = {"composite": COMPOSITE, "storage": storage, **extra}
     cluster.apply(recording_manifest(name, name, meeting.url, meeting.room, **spec))
     started = utc(cluster.wait_phase(name, "RECORDING", timeout=60)["startedAt"])
     time.sleep(max(0.0, started + seconds - time.time()))

@@ -1,7 +1,12 @@
-"""A Recording from `kubectl apply` to UPLOADED: pause, resume, stop, RBAC, decoded outputs."""
+"""A Recording from `kubectl apply` to UPLOADED and after: pause, resume, stop, RBAC, decoded
+outputs, signed webhooks, download URLs, transfers, and retention once it is deleted."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import json
+import posixpath
 import subprocess
 import time
 from pathlib import Path
@@ -11,21 +16,30 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tapedeck_bot.storage import ObjectStore
+from tapedeck_bot.storage.s3 import S3Store
+from tapedeck_dev.cluster import free_port
 from tapedeck_dev.janus import JanusServer
 from tapedeck_dev.kubeclient import api_client
 from tapedeck_dev.storage_servers import SeaweedFS
+from tapedeck_operator.sweep import sweep
 from tests.janus.conftest import Meeting
 from tests.media_probe import RATE, audio_samples, tone_levels
 from tests.operator.conftest import (
     STORAGE_SECRET,
     Cluster,
     Operator,
+    in_process_api,
     recording_manifest,
     storage_spec,
     utc,
+    webhook,
 )
+from tests.storage.http import get, refused
 from tests.storage.media import playable_seconds
+from tests.storage_fixtures import seaweed_store
 from tests.waiting import eventually
+from tests.webhook_receiver import Receiver, verified
+from tests.webhook_schema import validate_status_update
 
 
 def _as_bot(cluster: Cluster, kubeconfig: Path, service_account: str) -> client.ApiClient:
@@ -70,10 +84,13 @@ def test_apply_pause_resume_stop_reaches_uploaded_with_decodable_outputs(
     meeting: Meeting,
     seaweed: SeaweedFS,
     bucket: ObjectStore,
+    receiver: Receiver,
+    webhook_secret: str,
     kubeconfig: Path,
     tmp_path: Path,
 ) -> None:
     alice, bob = meeting.join(0), meeting.join(1)
+    copies = seaweed_store(seaweed)
     cluster.run("create", "secret", "generic", "unrelated", "--from-literal=k=v")
     # Another Recording in the namespace, which the bot must not be able to read.
     cluster.apply(
@@ -88,6 +105,11 @@ def test_apply_pause_resume_stop_reaches_uploaded_with_decodable_outputs(
             composite={"video": {"codec": "VP8", "width": 640, "height": 360}},
             tracks={"enabled": True},
             storage=storage_spec(seaweed, bucket, cluster.namespace),
+            webhooks=[webhook(receiver.url("/events"))],
+            transfers=[
+                storage_spec(seaweed, copies, "copies"),
+                {**storage_spec(seaweed, copies, "nowhere"), "endpoint": _closed_endpoint()},
+            ],
         )
     )
     status = cluster.wait_phase("standup", "RECORDING", timeout=60)
@@ -162,3 +184,127 @@ def test_apply_pause_resume_stop_reaches_uploaded_with_decodable_outputs(
     metrics = operator.metrics()
     assert 'tapedeck_recordings{phase="UPLOADED"}' in metrics
     assert "tapedeck_bot_attempts_total" in metrics
+
+    uid = cluster.get("recording", "standup")["metadata"]["uid"]
+    _check_webhooks(receiver, webhook_secret, uid, status)
+    _check_downloads(cluster, bucket, "standup")
+    _check_transfers(cluster, bucket, copies, uid, "standup")
+    _check_deleted_recording_expires(cluster, bucket, kubeconfig, uid, "standup")
+    copies.close()
+
+
+def _closed_endpoint() -> str:
+    """A loopback port nobody listens on: a destination that is down."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def _check_webhooks(receiver: Receiver, secret: str, uid: str, status: dict[str, Any]) -> None:
+    """One signed recording.statusUpdate per transition, in order, each as RealtimeKit shapes
+    it; the UPLOADED one carries the download URLs."""
+
+    def all_arrived() -> list[dict[str, Any]] | None:
+        payloads = [verified(r, secret) for r in receiver.requests("/events")]
+        updates = [p for p in payloads if p["event"] == "recording.statusUpdate"]
+        return updates if len(updates) >= len(status["history"]) else None
+
+    updates = eventually(all_arrived, timeout=30, what="a webhook per transition")
+    assert [u["recording"]["status"] for u in updates] == [
+        "INVOKED", "RECORDING", "PAUSED", "RECORDING", "UPLOADING", "UPLOADED",
+    ]  # fmt: skip
+    for update in updates:
+        validate_status_update(update)
+        assert update["recording"]["id"] == update["recording"]["recordingId"] == uid
+        assert update["meeting"]["id"] == update["recording"]["meetingId"] == "standup-1"
+    ids = [r.id for r in receiver.requests("/events")]
+    assert len(set(ids)) == len(ids)  # each event once: every answer was a 200
+    uploading, uploaded = updates[-2]["recording"], updates[-1]["recording"]
+    assert uploading["stopReason"] == "STOPPED"
+    assert "downloadUrl" not in uploading
+    assert uploaded["outputFileName"] == posixpath.basename(
+        next(o["key"] for o in status["outputs"] if o["kind"] == "composite")
+    )
+    assert get(uploaded["downloadUrl"])[:4] == b"\x1a\x45\xdf\xa3"  # a WebM (EBML) file
+    tracks = [o for o in uploaded["outputs"] if o["kind"] == "track"]
+    assert len(tracks) == 2
+    assert all(get(t["downloadUrl"])[:4] == b"\x1a\x45\xdf\xa3" for t in tracks)
+
+
+def _check_downloads(cluster: Cluster, bucket: ObjectStore, name: str) -> None:
+    """Every output has a URL that fetches its bytes; they are renewed before they expire,
+    and an old one stops working at its own expiry."""
+    status = cluster.status(name)
+    for download in status["downloads"]:
+        assert get(download["url"]) == b"".join(bucket.read(download["key"], 1 << 20))
+    old_url, old_expiry = status["downloadUrl"], utc(status["downloadUrlExpiry"])
+
+    def renewed() -> dict[str, Any] | None:
+        fresh = cluster.status(name)
+        return fresh if fresh["downloadUrl"] != old_url else None
+
+    # The operator's test settings: 12 s URLs, renewed when 6 s are left.
+    fresh = eventually(renewed, timeout=30, what="renewed download URLs")
+    assert utc(fresh["downloadUrlExpiry"]) > old_expiry
+    time.sleep(max(0.0, old_expiry + 1.5 - time.time()))
+    composite = next(d for d in fresh["downloads"] if d["url"] == fresh["downloadUrl"])
+    assert get(fresh["downloadUrl"]) == b"".join(bucket.read(composite["key"], 1 << 20))
+    assert refused(old_url) == 403
+
+
+def _check_transfers(
+    cluster: Cluster, bucket: ObjectStore, copies: ObjectStore, uid: str, name: str
+) -> None:
+    """The reachable destination gets byte-identical copies; the one that is down shows its
+    error and attempts, and does not hold up the other or the recording."""
+
+    def concluded() -> dict[str, Any] | None:
+        status = cluster.status(name)
+        states = [t["state"] for t in status.get("transfers") or []]
+        return (
+            status
+            if len(states) == 2 and "Copying" not in states and "Pending" not in states
+            else None
+        )
+
+    status = eventually(concluded, timeout=120, what="both transfers to conclude")
+    done, down = status["transfers"]
+    outputs = status["outputs"]
+    assert (done["state"], done["attempts"]) == ("Succeeded", 1)
+    assert done["objects"] == len(outputs)
+    assert done["bytes"] == sum(o["bytes"] for o in outputs)
+    source = f"{cluster.namespace}/{uid}/"
+    for output in outputs:
+        copied = f"copies/{uid}/" + output["key"].removeprefix(source)
+        original = b"".join(bucket.read(output["key"], 1 << 20))
+        assert b"".join(copies.read(copied, 1 << 20)) == original
+    assert (down["state"], down["attempts"]) == ("Failed", 3)
+    assert "127.0.0.1" in down["error"]
+    assert "nowhere" in down["destination"]
+    assert status["phase"] == "UPLOADED"
+    events = cluster.run("get", "events", "--field-selector", "involvedObject.name=standup")
+    assert "WebhookFailed" not in events
+
+
+def _check_deleted_recording_expires(
+    cluster: Cluster, bucket: ObjectStore, kubeconfig: Path, uid: str, name: str
+) -> None:
+    """A deleted Recording leaves a tombstone and a bucket rule; the sweep, on a clock past
+    the retention period, deletes its objects and both."""
+    assert isinstance(bucket, S3Store)
+    prefix = f"{cluster.namespace}/{uid}/"
+    cluster.run("delete", "recording", name, "--timeout=60s")
+    tombstones = cluster.get("configmap", "tapedeck-retention")["data"]
+    tombstone = json.loads(tombstones[uid])
+    assert tombstone["prefix"] == prefix
+    rule = next(r for r in bucket.lifecycle_rules() if r["Filter"]["Prefix"] == prefix)
+    assert rule["Expiration"]["Days"] == 7
+    assert bucket.list_objects(prefix)
+
+    api = in_process_api(kubeconfig)
+    due = dt.datetime.fromisoformat(tombstone["dueAt"])
+    early = asyncio.run(sweep(api, cluster.namespace, tombstones, due - dt.timedelta(hours=1)))
+    assert early == []
+    assert bucket.list_objects(prefix)
+    assert asyncio.run(sweep(api, cluster.namespace, tombstones, due)) == [uid]
+    assert bucket.list_objects(prefix) == []
+    assert all(r["Filter"]["Prefix"] != prefix for r in bucket.lifecycle_rules())
+    assert uid not in (cluster.get("configmap", "tapedeck-retention").get("data") or {})

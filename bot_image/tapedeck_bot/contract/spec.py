@@ -329,10 +329,18 @@ class RecordingSpec(CamelModel):
     transfers: Annotated[
         list[StorageSpec], Field(max_length=8, description="copies made after the upload")
     ] = []
-    retention_days: Annotated[
-        int,
-        Field(ge=1, le=3650, description="delete the outputs from spec.storage after this long"),
-    ] = 7
+    retention_days: (
+        Annotated[
+            int,
+            Field(
+                ge=1,
+                le=3650,
+                description="days to keep the outputs in spec.storage; the operator's "
+                "retention.days (7 by default) when unset",
+            ),
+        ]
+        | None
+    ) = None
     webhooks: Annotated[list[WebhookSpec], Field(max_length=8)] = []
     allow_multiple_recordings: bool = Field(
         default=False,

@@ -3,7 +3,8 @@
 The status has two owners, and neither overwrites the other's fields:
 - the bot owns `BotStatus` (phase, times, participants, outputs, history) and patches it with
   its per-recording ServiceAccount, so a recording is reported while the operator is down;
-- the operator owns `OperatorStatus` (conditions, observedGeneration, the bot pod's name).
+- the operator owns `OperatorStatus` (conditions, observedGeneration, the bot pod's name, and
+  after the upload: download URLs, transfers, webhook deliveries and retention).
 """
 
 from __future__ import annotations
@@ -19,13 +20,18 @@ from tapedeck_bot.contract.base import CamelModel
 __all__ = [
     "BotStatus",
     "Condition",
+    "DeliveryState",
+    "Download",
     "OperatorStatus",
     "Output",
     "Participant",
     "Phase",
     "RecordingStatus",
     "StopReason",
+    "TransferState",
+    "TransferStatus",
     "Transition",
+    "WebhookDelivery",
 ]
 
 
@@ -118,6 +124,65 @@ class Condition(CamelModel):
     message: Annotated[str, Field(max_length=32768)] = ""
 
 
+class Download(CamelModel):
+    """A presigned URL for one output, renewed before it expires while the object is kept."""
+
+    key: Annotated[str, Field(max_length=1024)]
+    kind: Literal["composite", "track"]
+    user_id: Annotated[str, Field(max_length=256)] | None = None
+    bytes: Annotated[int, Field(ge=0)] = 0
+    salvaged: bool = False
+    url: Annotated[str, Field(max_length=8192)]
+    expires_at: datetime
+
+
+class TransferState(StrEnum):
+    PENDING = "Pending"  # not tried yet, or waiting for its next try
+    COPYING = "Copying"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"  # gave up after the last attempt
+
+
+class TransferStatus(CamelModel):
+    """The copy of the outputs to one `spec.transfers[]` destination."""
+
+    index: Annotated[int, Field(ge=0, description="position in spec.transfers")]
+    destination: Annotated[str, Field(max_length=512, description="type, endpoint and bucket")]
+    state: TransferState = TransferState.PENDING
+    attempts: Annotated[int, Field(ge=0)] = 0
+    bytes: Annotated[int, Field(ge=0, description="copied by the latest attempt")] = 0
+    objects: Annotated[int, Field(ge=0)] = 0
+    error: Annotated[str, Field(max_length=1024)] | None = None
+    next_attempt_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class DeliveryState(StrEnum):
+    PENDING = "Pending"  # due at nextAttemptAt
+    DELIVERED = "Delivered"
+    FAILED = "Failed"  # refused for good: a 4xx, an unsafe address, or the retry window ended
+
+
+class WebhookDelivery(CamelModel):
+    """One event to one endpoint. `id` is the `webhook-id` header, the same on every retry."""
+
+    id: Annotated[str, Field(max_length=64)]
+    target: Annotated[
+        str, Field(max_length=64, description="spec.webhooks[i] or settings.webhooks[i]")
+    ]
+    event: Annotated[str, Field(max_length=64)]
+    subject: Annotated[
+        str, Field(max_length=64, description="history/{i} or transfers/{i}: what it reports")
+    ]
+    state: DeliveryState = DeliveryState.PENDING
+    attempts: Annotated[int, Field(ge=0)] = 0
+    last_status: Annotated[int, Field(ge=0, le=999)] | None = None
+    last_error: Annotated[str, Field(max_length=1024)] | None = None
+    first_attempt_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+
 class OperatorStatus(CamelModel):
     """The part of `.status` that only the operator writes."""
 
@@ -142,6 +207,19 @@ class OperatorStatus(CamelModel):
     announced_transitions: Annotated[
         int, Field(ge=0, description="history entries already posted as Events")
     ] = 0
+    download_url: Annotated[str, Field(max_length=8192)] | None = Field(
+        default=None, description="the composite's presigned URL (RealtimeKit's downloadUrl)"
+    )
+    download_url_expiry: datetime | None = None
+    downloads: Annotated[
+        list[Download], Field(max_length=1000, description="a URL per output, segments too")
+    ] = []
+    transfers: Annotated[list[TransferStatus], Field(max_length=8)] = []
+    webhook_deliveries: Annotated[list[WebhookDelivery], Field(max_length=2000)] = []
+    expires_at: datetime | None = Field(
+        default=None, description="when the retention period ends and the outputs are deleted"
+    )
+    expired: bool = Field(default=False, description="the outputs were deleted (retention)")
 
 
 class RecordingStatus(BotStatus, OperatorStatus):

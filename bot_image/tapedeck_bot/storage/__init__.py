@@ -8,7 +8,14 @@ media libraries.
 from tapedeck_bot.storage.factory import open_store
 from tapedeck_bot.storage.outputs import output_metadata
 from tapedeck_bot.storage.presign import MAX_EXPIRY, PresignedUrl, presign
-from tapedeck_bot.storage.retention import enforce_retention, lifecycle_rule
+from tapedeck_bot.storage.retention import (
+    delete_recording,
+    enforce_retention,
+    expire_by_rule,
+    lifecycle_rule,
+    lifecycle_rule_id,
+    remove_expiry_rule,
+)
 from tapedeck_bot.storage.salvage import (
     Salvaged,
     SalvagePlan,
@@ -46,8 +53,11 @@ __all__ = [
     "UploadsIncomplete",
     "credentials_from_env",
     "credentials_from_secret",
+    "delete_recording",
     "enforce_retention",
+    "expire_by_rule",
     "lifecycle_rule",
+    "lifecycle_rule_id",
     "list_segments",
     "object_key",
     "open_store",
@@ -56,6 +66,7 @@ __all__ = [
     "plan_salvage",
     "presign",
     "recording_prefix",
+    "remove_expiry_rule",
     "run_salvage",
     "salvage",
     "transfer",

@@ -6,15 +6,36 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from tapedeck_bot.storage.store import ObjectStore
+from tapedeck_bot.storage.s3 import S3Store
+from tapedeck_bot.storage.store import ObjectStore, StorageError
 
-__all__ = ["RetentionResult", "enforce_retention", "lifecycle_rule"]
+__all__ = [
+    "RetentionResult",
+    "delete_recording",
+    "enforce_retention",
+    "expire_by_rule",
+    "lifecycle_rule",
+    "lifecycle_rule_id",
+    "remove_expiry_rule",
+]
 
 
 @dataclass(frozen=True)
 class RetentionResult:
     due_at: dt.datetime
     deleted: tuple[str, ...] = ()  # empty until due
+
+
+def delete_recording(store: ObjectStore, prefix: str) -> tuple[str, ...]:
+    """Delete everything under the recording's own `{path}/{recordingId}/`, its unfinished
+    uploads too; returns the keys deleted."""
+    if not prefix.endswith("/"):
+        raise ValueError(f"retention needs a recording prefix ending in '/', got {prefix!r}")
+    for pending in store.list_uploads(prefix):
+        store.abort_upload(pending.key, pending.upload_id)
+    keys = [o.key for o in store.list_objects(prefix)]
+    store.delete(keys)
+    return tuple(keys)
 
 
 def enforce_retention(
@@ -24,27 +45,46 @@ def enforce_retention(
     retention_days: int,
     now: dt.datetime,
 ) -> RetentionResult:
-    """Delete everything under the recording's own `{path}/{recordingId}/` once due; the
-    operator's timer calls this and, before then, waits until `due_at`."""
+    """Delete the recording's objects once due; before then, say when that is."""
     if not prefix.endswith("/"):
         raise ValueError(f"retention needs a recording prefix ending in '/', got {prefix!r}")
     due_at = finished_at + dt.timedelta(days=retention_days)
     if now < due_at:
         return RetentionResult(due_at)
-    for pending in store.list_uploads(prefix):
-        store.abort_upload(pending.key, pending.upload_id)
-    keys = [o.key for o in store.list_objects(prefix)]
-    store.delete(keys)
-    return RetentionResult(due_at, tuple(keys))
+    return RetentionResult(due_at, delete_recording(store, prefix))
+
+
+def lifecycle_rule_id(prefix: str) -> str:
+    return ("tapedeck-expire-" + prefix.strip("/").replace("/", "-"))[:255]
 
 
 def lifecycle_rule(prefix: str, days: int) -> dict[str, Any]:
     """A bucket rule doing the same, for buckets where the operator's key may set one (R2 needs
     an admin token for this; stale multipart uploads go after a day as well)."""
     return {
-        "ID": f"tapedeck-expire-{days}d",
+        "ID": lifecycle_rule_id(prefix),
         "Status": "Enabled",
         "Filter": {"Prefix": prefix},
         "Expiration": {"Days": days},
         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
     }
+
+
+def expire_by_rule(store: ObjectStore, prefix: str, days: int) -> str | None:
+    """Have the bucket expire the prefix itself, so the objects go even if no operator is left
+    to delete them; the rule's ID, or None where the store or the key cannot (Azure has no
+    S3 lifecycle; an R2 token without admin rights is refused)."""
+    if not isinstance(store, S3Store):
+        return None
+    rule = lifecycle_rule(prefix, days)
+    try:
+        store.put_lifecycle_rule(rule)
+    except StorageError:
+        return None
+    return str(rule["ID"])
+
+
+def remove_expiry_rule(store: ObjectStore, rule_id: str) -> None:
+    """Drop the rule once the operator has deleted the objects itself (buckets allow 1000)."""
+    if isinstance(store, S3Store):
+        store.remove_lifecycle_rule(rule_id)

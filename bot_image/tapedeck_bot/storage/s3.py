@@ -227,13 +227,43 @@ class S3Store:
                     retryable=False,
                 )
 
+    def lifecycle_rules(self) -> list[dict[str, Any]]:
+        try:
+            answer = self._call(
+                "GetBucketLifecycleConfiguration",
+                lambda: self.client.get_bucket_lifecycle_configuration(Bucket=self.bucket),
+            )
+        except StorageError as exc:
+            if exc.code == "NoSuchLifecycleConfiguration":
+                return []
+            raise
+        return [dict(rule) for rule in answer.get("Rules", [])]
+
     def put_lifecycle_rule(self, rule: Mapping[str, Any]) -> None:
-        """Replace the bucket's lifecycle rules with `rule` (see retention.lifecycle_rule)."""
+        """Add `rule` (see retention.lifecycle_rule), replacing one with the same ID and
+        keeping the bucket's other rules."""
+        rules = [r for r in self.lifecycle_rules() if r.get("ID") != rule["ID"]]
+        self._put_lifecycle([*rules, dict(rule)])
+
+    def remove_lifecycle_rule(self, rule_id: str) -> None:
+        rules = self.lifecycle_rules()
+        kept = [r for r in rules if r.get("ID") != rule_id]
+        if len(kept) == len(rules):
+            return
+        if kept:
+            self._put_lifecycle(kept)
+        else:
+            self._call(
+                "DeleteBucketLifecycle",
+                lambda: self.client.delete_bucket_lifecycle(Bucket=self.bucket),
+            )
+
+    def _put_lifecycle(self, rules: list[dict[str, Any]]) -> None:
         self._call(
             "PutBucketLifecycleConfiguration",
             lambda: self.client.put_bucket_lifecycle_configuration(
                 Bucket=self.bucket,
-                LifecycleConfiguration={"Rules": [dict(rule)]},  # type: ignore[list-item]
+                LifecycleConfiguration={"Rules": rules},  # type: ignore[typeddict-item]
             ),
         )
 

@@ -1,0 +1,22 @@
+"""Open a Recording's object stores with the credentials in its namespace's Secrets."""
+
+from __future__ import annotations
+
+from tapedeck_bot.contract import StorageSpec
+from tapedeck_bot.storage import ObjectStore, credentials_from_secret, open_store
+from tapedeck_operator.kube import ClusterApi
+
+__all__ = ["MissingSecret", "open_storage"]
+
+
+class MissingSecret(LookupError):
+    pass
+
+
+def open_storage(api: ClusterApi, namespace: str, storage: StorageSpec) -> ObjectStore:
+    """Blocking (reads the Secret): call it in a thread."""
+    name = storage.secret_ref.name
+    data = api.read_secret(namespace, name)
+    if data is None:
+        raise MissingSecret(f"Secret {namespace}/{name} (its secretRef) does not exist")
+    return open_store(storage, credentials_from_secret(data, storage.type, name))

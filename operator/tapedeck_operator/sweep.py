@@ -1,0 +1,120 @@
+"""Retention for Recordings deleted from the cluster: a tombstone when one goes, and a sweep
+that deletes its objects when due. The bucket's own lifecycle rule backs this up where the
+storage key may set one, so the objects go even if the operator is gone by then."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from tapedeck_bot.contract import RecordingSpec, RecordingStatus
+from tapedeck_bot.storage import (
+    StorageError,
+    delete_recording,
+    expire_by_rule,
+    recording_prefix,
+    remove_expiry_rule,
+)
+from tapedeck_operator.config import OperatorSettings
+from tapedeck_operator.kube import ClusterApi
+from tapedeck_operator.manifests import effective_storage
+from tapedeck_operator.retention import (
+    TOMBSTONE_LABELS,
+    TOMBSTONES,
+    Tombstone,
+    due_tombstones,
+    expires_at,
+    retention_days,
+)
+from tapedeck_operator.stores import MissingSecret, open_storage
+
+__all__ = ["leave_tombstone", "sweep"]
+
+log = logging.getLogger("tapedeck_operator.retention")
+
+
+async def leave_tombstone(
+    api: ClusterApi, settings: OperatorSettings, body: Mapping[str, Any], now: dt.datetime
+) -> Tombstone | None:
+    """Called as a Recording goes: keep what its objects' expiry needs after it."""
+    meta = body["metadata"]
+    spec = RecordingSpec.model_validate(body["spec"])
+    status = RecordingStatus.model_validate(body.get("status") or {})
+    storage = effective_storage(spec, settings)
+    if storage is None or status.expired:
+        return None
+    due = expires_at(spec, status, settings.retention) or now + dt.timedelta(
+        days=retention_days(spec, settings.retention)
+    )
+    prefix = recording_prefix(storage.path, meta["uid"])
+    rule = None
+    if settings.retention.bucket_rules:
+        days = max(1, math.ceil((due - now) / dt.timedelta(days=1)))
+        rule = await asyncio.to_thread(_set_rule, api, meta["namespace"], storage, prefix, days)
+    tombstone = Tombstone(
+        recording=f"{meta['namespace']}/{meta['name']}",
+        storage=storage,
+        prefix=prefix,
+        due_at=due,
+        lifecycle_rule=rule,
+    )
+    entry: dict[str, str | None] = {
+        meta["uid"]: tombstone.model_dump_json(by_alias=True, exclude_none=True)
+    }
+    await asyncio.to_thread(
+        api.merge_config_map, meta["namespace"], TOMBSTONES, TOMBSTONE_LABELS, entry
+    )
+    return tombstone
+
+
+def _set_rule(api: ClusterApi, namespace: str, storage: Any, prefix: str, days: int) -> str | None:
+    try:
+        store = open_storage(api, namespace, storage)
+    except (MissingSecret, ValueError):
+        return None
+    try:
+        return expire_by_rule(store, prefix, days)
+    finally:
+        store.close()
+
+
+async def sweep(
+    api: ClusterApi, namespace: str, data: Mapping[str, str], now: dt.datetime
+) -> list[str]:
+    """Delete the due tombstones' objects (and their bucket rules); returns the uids done.
+    A tombstone that fails stays for the next sweep."""
+    due, unreadable = due_tombstones(data, now)
+    if unreadable:
+        log.warning("not tombstones", extra={"configmap": f"{namespace}/{TOMBSTONES}"})
+    done = []
+    for uid, tombstone in due:
+        try:
+            await asyncio.to_thread(_expire, api, namespace, tombstone)
+        except (StorageError, MissingSecret, ValueError) as exc:
+            log.warning(
+                "retention sweep failed",
+                extra={"recording": tombstone.recording, "error": str(exc)},
+            )
+            continue
+        done.append(uid)
+    if done:
+        removed: dict[str, str | None] = {uid: None for uid in done}
+        await asyncio.to_thread(
+            api.merge_config_map, namespace, TOMBSTONES, TOMBSTONE_LABELS, removed
+        )
+    return done
+
+
+def _expire(api: ClusterApi, namespace: str, tombstone: Tombstone) -> None:
+    store = open_storage(api, namespace, tombstone.storage)
+    try:
+        deleted = delete_recording(store, tombstone.prefix)
+        if tombstone.lifecycle_rule is not None:
+            remove_expiry_rule(store, tombstone.lifecycle_rule)
+    finally:
+        store.close()
+    log.info("expired", extra={"recording": tombstone.recording, "objects": len(deleted)})
