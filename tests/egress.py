@@ -10,10 +10,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from tapedeck_operator.webhooks.egress import AddressPolicy, Egress
 
-__all__ = ["StaticResolver", "loopback_only_socket", "test_egress"]
-
-# `test_egress` is a builder named like a test: its defaults are not pytest parameters.
-# ruff: noqa: PT028
+__all__ = ["StaticResolver", "loopback_egress", "loopback_only_socket"]
 
 
 class StaticResolver(AbstractResolver):
@@ -68,7 +65,7 @@ def loopback_only_socket(addr_info: tuple[int, int, int, str, tuple[object, ...]
     return socket.socket(family=family, type=type_, proto=proto)
 
 
-def test_egress(
+def loopback_egress(
     *,
     allow_loopback: bool = True,
     allow_private: bool = False,
@@ -82,7 +79,3 @@ def test_egress(
         resolver=StaticResolver(names or {}),
         socket_factory=loopback_only_socket,
     )
-
-
-# A builder, not a test: pytest would otherwise collect it wherever it is imported.
-test_egress.__test__ = False  # type: ignore[attr-defined]

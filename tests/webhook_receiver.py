@@ -1,7 +1,7 @@
 """A real webhook endpoint for the tests: aiohttp on 127.0.0.1, in a thread of its own.
 
-Each path answers 200 unless told otherwise (`answer`), records every request with its raw
-body, and can be stopped and started again on the same port (an endpoint that is down)."""
+Each path answers 200 unless told otherwise (`answer`, per event), records every request with
+its raw body, and can be stopped and started again on the same port (an endpoint that is down)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import json
 import secrets
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,8 +35,8 @@ class Request:
     answered: int
 
     @property
-    def id(self) -> str:
-        return self.headers["webhook-id"]
+    def id(self) -> str | None:
+        return self.headers.get("webhook-id")
 
     def payload(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.body)
@@ -53,7 +52,7 @@ def verified(request: Request, secret: str) -> dict[str, Any]:
 @dataclass
 class Receiver:
     port: int = field(default_factory=free_port)
-    _answers: dict[str, deque[int]] = field(default_factory=dict)
+    _answers: dict[str, tuple[int, ...]] = field(default_factory=dict)
     _always: dict[str, int] = field(default_factory=dict)
     _requests: list[Request] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -65,9 +64,9 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def answer(self, path: str, *first: int, then: int = 200) -> None:
-        """Answer `first` in turn, then `then` for good."""
+        """Answer each event (webhook-id) with `first` in turn, then `then` for good."""
         with self._lock:
-            self._answers[path] = deque(first)
+            self._answers[path] = first
             self._always[path] = then
 
     def requests(self, path: str | None = None) -> list[Request]:
@@ -77,8 +76,10 @@ class Receiver:
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         with self._lock:
-            queue = self._answers.get(request.path)
-            status = queue.popleft() if queue else self._always.get(request.path, 200)
+            event = request.headers.get("webhook-id")
+            seen = sum(1 for r in self._requests if r.path == request.path and r.id == event)
+            first = self._answers.get(request.path, ())
+            status = first[seen] if seen < len(first) else self._always.get(request.path, 200)
             self._requests.append(
                 Request(request.path, dict(request.headers), body, time.time(), status)
             )

@@ -150,6 +150,8 @@ class Aftercare:
         status = RecordingStatus.model_validate(body.get("status") or {})
         now = self.clock()
         fields = await self._retention(body, spec, status, now)
+        if fields.get("expired"):  # nothing left to hand out or copy
+            status = status.model_copy(update={"expired": True})
         fields |= await self._downloads(body, spec, status, now)
         entries, to_start = self._transfers(state, spec, status, now)
         if entries is not None:

@@ -131,7 +131,7 @@ def test_a_refused_name_is_refused_again() -> None:
     """The DNS cache holds allowed answers only; a refusal is not cached into an allowance."""
 
     async def twice() -> list[Delivery]:
-        egress = helpers.test_egress(allow_loopback=False, names=NAMES)
+        egress = helpers.loopback_egress(allow_loopback=False, names=NAMES)
         try:
             return [await egress.post("http://internal.example/", b"", {}) for _ in range(2)]
         finally:
@@ -165,7 +165,7 @@ def test_non_canonical_ipv4_literals_do_not_reach_loopback() -> None:
     """2130706433 and 127.1 mean 127.0.0.1 to the socket layer; they must not slip past."""
 
     async def both() -> list[Delivery]:
-        egress = helpers.test_egress(allow_loopback=False)
+        egress = helpers.loopback_egress(allow_loopback=False)
         try:
             return [
                 await egress.post(url, b"", {})
@@ -181,14 +181,16 @@ def test_non_canonical_ipv4_literals_do_not_reach_loopback() -> None:
 
 @pytest.mark.parametrize("url", ["ftp://example.com/x", "file:///etc/passwd", "/relative"])
 def test_only_http_and_https(url: str) -> None:
-    delivery = run(post_once(helpers.test_egress(), url))
+    delivery = run(post_once(helpers.loopback_egress(), url))
     assert delivery.refused
     assert not delivery.ok
 
 
 def test_credentials_and_query_stay_out_of_the_message() -> None:
     delivery = run(
-        post_once(helpers.test_egress(names=NAMES), "http://u:secret@internal.example/h?token=t")
+        post_once(
+            helpers.loopback_egress(names=NAMES), "http://u:secret@internal.example/h?token=t"
+        )
     )
     assert delivery.error is not None
     assert "secret" not in delivery.error
@@ -201,7 +203,7 @@ def test_credentials_and_query_stay_out_of_the_message() -> None:
 
 def test_the_test_transport_catches_a_broken_guard() -> None:
     """With the guard opened up to 10.0.0.1, the test transport still refuses to connect."""
-    egress = helpers.test_egress(allow_private=True, names=NAMES)
+    egress = helpers.loopback_egress(allow_private=True, names=NAMES)
 
     delivery = run(post_once(egress, "http://internal.example:9/hook"))
 
@@ -252,7 +254,7 @@ def deliver(
             url = base + path
             if via_name:  # through the resolver and the guard rather than an IP literal
                 url = url.replace("127.0.0.1", "receiver.example")
-            egress = helpers.test_egress(names={"receiver.example": ["127.0.0.1"]}, **options)
+            egress = helpers.loopback_egress(names={"receiver.example": ["127.0.0.1"]}, **options)
             started = time.monotonic()
             try:
                 delivery = await egress.post(
@@ -347,7 +349,7 @@ def test_a_closed_port_is_an_error_not_an_exception() -> None:
         port = sock.getsockname()[1]
     # Nobody listens on the port any more.
 
-    delivery = run(post_once(helpers.test_egress(), f"http://127.0.0.1:{port}/hook"))
+    delivery = run(post_once(helpers.loopback_egress(), f"http://127.0.0.1:{port}/hook"))
 
     assert delivery.status is None
     assert not delivery.ok
@@ -363,7 +365,7 @@ def test_a_slow_receiver_does_not_delay_another() -> None:
 
     async def go() -> tuple[Delivery, Delivery, float]:
         async with receiver(slow) as (_, slow_url), receiver(status_handler(200)) as (_, fast_url):
-            egress = helpers.test_egress(timeout=1.0)
+            egress = helpers.loopback_egress(timeout=1.0)
             started = time.monotonic()
 
             async def fast() -> tuple[Delivery, float]:
