@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import composite, control_plane, operator_scale, tracks, upload
+from bench import composite, control_plane, operator_scale, tracks, upload, webhooks
 from bench.record import record
 
 SUITES = {
@@ -13,6 +13,7 @@ SUITES = {
     "tracks": (tracks.run, "track recorder"),
     "upload": (upload.run, "streaming upload"),
     "operator": (operator_scale.run, "operator (issue: operator)"),
+    "webhooks": (webhooks.run, "webhook delivery (issue: webhooks)"),
 }
 
 

@@ -66,9 +66,11 @@ class Stack:
         self.procs.append(proc)
         return proc
 
-    def start_operator(self) -> subprocess.Popen[bytes]:
+    def start_operator(self, **settings: Any) -> subprocess.Popen[bytes]:
         identity = install_operator(self.kubectl, self.cluster.kubeconfig, self.root / "op.kcfg")
-        config = write_local_settings(self.root / "operator.yaml", metricsPort=0, healthPort=0)
+        config = write_local_settings(
+            self.root / "operator.yaml", metricsPort=0, healthPort=0, **settings
+        )
         return self._spawn(
             "operator", operator_command(config), dict(os.environ, KUBECONFIG=str(identity))
         )
@@ -94,7 +96,7 @@ class Stack:
 
 
 @contextmanager
-def _stack() -> Iterator[Stack]:
+def local_stack() -> Iterator[Stack]:
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(Path(tmp))
         stack.cluster.up()
@@ -104,7 +106,7 @@ def _stack() -> Iterator[Stack]:
             stack.stop()
 
 
-def _recording(name: str, meeting: str, url: str, room: int, **spec: Any) -> dict[str, Any]:
+def recording(name: str, meeting: str, url: str, room: int, **spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": "tapedeck.dev/v1alpha1",
         "kind": "Recording",
@@ -119,12 +121,12 @@ def _peak_rss_mb(pid: int) -> float:
 
 
 def _five_hundred() -> list[Figure]:
-    with _stack() as stack:
+    with local_stack() as stack:
         operator = stack.start_operator()
         stack.namespace("load")
         time.sleep(5)  # the operator is watching
         items = [
-            _recording(f"r{i}", f"m{i}", "http://127.0.0.1:8088/janus", 1) for i in range(COUNT)
+            recording(f"r{i}", f"m{i}", "http://127.0.0.1:8088/janus", 1) for i in range(COUNT)
         ]
         manifest = yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items})
         started = time.monotonic()
@@ -158,7 +160,7 @@ def _end_to_end(janus: JanusServer) -> list[Figure]:
     asyncio.run(ensure_room(janus.http_url, room))
     people = start_participants(janus.http_url, room, 2)
     try:
-        with _stack() as stack:
+        with local_stack() as stack:
             stack.start_operator()
             stack.start_kubelet()
             stack.namespace("rec")
@@ -166,7 +168,7 @@ def _end_to_end(janus: JanusServer) -> list[Figure]:
             times = []
             for run in range(RUNS):
                 name = f"apply-{run}"
-                manifest = _recording(name, name, janus.http_url, room, tracks={"enabled": True})
+                manifest = recording(name, name, janus.http_url, room, tracks={"enabled": True})
                 started = time.monotonic()
                 stack.kubectl_run("-n", "rec", "apply", "-f", "-", stdin=json.dumps(manifest))
                 while _phase(stack, name) != "RECORDING":
@@ -196,7 +198,7 @@ def _end_to_end(janus: JanusServer) -> list[Figure]:
 
 def _steady_writes(stack: Stack, janus: JanusServer, room: int) -> int:
     name = "steady"
-    manifest = _recording(name, name, janus.http_url, room, tracks={"enabled": True})
+    manifest = recording(name, name, janus.http_url, room, tracks={"enabled": True})
     stack.kubectl_run("-n", "rec", "apply", "-f", "-", stdin=json.dumps(manifest))
     while _phase(stack, name) != "RECORDING":
         time.sleep(0.2)

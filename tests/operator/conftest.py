@@ -28,6 +28,7 @@ from tapedeck_dev.stack import (
     write_local_settings,
 )
 from tapedeck_dev.storage_servers import SeaweedFS
+from tapedeck_dev.webhook_receiver import Receiver, new_secret
 from tapedeck_operator.kube import KubeClusterApi, api_client
 from tests.conftest import REPO
 from tests.janus import conftest as janus_fixtures
@@ -35,7 +36,6 @@ from tests.janus.conftest import Meeting
 from tests.storage.media import playable_seconds
 from tests.storage_fixtures import seaweed_store
 from tests.waiting import eventually
-from tests.webhook_receiver import Receiver, new_secret
 
 STORAGE_SECRET = "s3"
 WEBHOOK_SECRET = "webhook"

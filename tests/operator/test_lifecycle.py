@@ -21,6 +21,7 @@ from tapedeck_dev.cluster import free_port
 from tapedeck_dev.janus import JanusServer
 from tapedeck_dev.kubeclient import api_client
 from tapedeck_dev.storage_servers import SeaweedFS
+from tapedeck_dev.webhook_receiver import Receiver, verified
 from tapedeck_operator.sweep import sweep
 from tests.janus.conftest import Meeting
 from tests.media_probe import RATE, audio_samples, tone_levels
@@ -38,7 +39,6 @@ from tests.storage.http import get, refused
 from tests.storage.media import playable_seconds
 from tests.storage_fixtures import seaweed_store
 from tests.waiting import eventually
-from tests.webhook_receiver import Receiver, verified
 from tests.webhook_schema import validate_status_update
 
 

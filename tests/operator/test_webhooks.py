@@ -13,6 +13,7 @@ from typing import Any
 
 from tapedeck_bot.storage import ObjectStore
 from tapedeck_dev.storage_servers import SeaweedFS
+from tapedeck_dev.webhook_receiver import Receiver, verified
 from tapedeck_operator.aftercare import Aftercare
 from tapedeck_operator.config import load_settings
 from tapedeck_operator.webhooks.egress import AddressPolicy, Egress
@@ -28,7 +29,6 @@ from tests.operator.conftest import (
     webhook,
 )
 from tests.waiting import eventually
-from tests.webhook_receiver import Receiver, verified
 from tests.webhook_schema import validate_status_update
 
 PHASES = ["INVOKED", "RECORDING", "UPLOADING", "UPLOADED"]

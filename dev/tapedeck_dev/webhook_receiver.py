@@ -1,4 +1,5 @@
-"""A real webhook endpoint for the tests: aiohttp on 127.0.0.1, in a thread of its own.
+"""A real webhook endpoint for tests, the bench and the demo: aiohttp on 127.0.0.1, in a
+thread of its own.
 
 Each path answers 200 unless told otherwise (`answer`, per event), records every request with
 its raw body, and can be stopped and started again on the same port (an endpoint that is down)."""
@@ -107,7 +108,7 @@ class Receiver:
 
     def close(self) -> None:
         self.stop()
-        if self._loop is not None:
+        if self._loop is not None and self._thread is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
             self._loop.close()
