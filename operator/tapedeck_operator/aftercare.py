@@ -44,7 +44,7 @@ from tapedeck_operator.kube import ClusterApi, NotFound
 from tapedeck_operator.manifests import effective_storage
 from tapedeck_operator.metrics import OperatorMetrics
 from tapedeck_operator.retention import expires_at, retention_days
-from tapedeck_operator.stores import open_storage
+from tapedeck_operator.stores import opened_storage
 from tapedeck_operator.transfers import due_transfers, finished, started, transfer_entries
 from tapedeck_operator.webhooks.delivery import (
     Attempt,
@@ -211,11 +211,8 @@ class Aftercare:
         prefix = recording_prefix(storage.path, body["metadata"]["uid"])
 
         def delete() -> tuple[str, ...]:
-            store = open_storage(self.api, body["metadata"]["namespace"], storage)
-            try:
+            with opened_storage(self.api, body["metadata"]["namespace"], storage) as store:
                 return delete_recording(store, prefix)
-            finally:
-                store.close()
 
         deleted = await asyncio.to_thread(delete)
         self.metrics.expired.inc(len(deleted))
@@ -242,11 +239,8 @@ class Aftercare:
         expiry = dt.timedelta(seconds=self.settings.downloads.expiry_seconds)
 
         def sign_all() -> dict[str, PresignedUrl]:
-            store = open_storage(self.api, body["metadata"]["namespace"], storage)
-            try:
+            with opened_storage(self.api, body["metadata"]["namespace"], storage) as store:
                 return {o.key: presign(store, o.key, expiry) for o in status.outputs}
-            finally:
-                store.close()
 
         return download_fields(status, await asyncio.to_thread(sign_all))
 
@@ -287,9 +281,10 @@ class Aftercare:
         part_size = part_size_for(spec.max_seconds, self.settings.bot.upload.part_size_bytes)
 
         def copy_all() -> TransferResult:
-            source = open_storage(self.api, meta["namespace"], source_spec)
-            dest = open_storage(self.api, meta["namespace"], destination)
-            try:
+            with (
+                opened_storage(self.api, meta["namespace"], source_spec) as source,
+                opened_storage(self.api, meta["namespace"], destination) as dest,
+            ):
                 [result] = transfer(
                     source,
                     recording_prefix(source_spec.path, meta["uid"]),
@@ -298,9 +293,6 @@ class Aftercare:
                     part_size=part_size,
                 )
                 return result
-            finally:
-                source.close()
-                dest.close()
 
         task = asyncio.create_task(asyncio.to_thread(copy_all))
         task.add_done_callback(lambda _: state.wake.set())

@@ -39,8 +39,6 @@ class ClusterApi(Protocol):
     def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         """The Secret's `data` (base64 values), or None if there is no such Secret."""
 
-    def get_config_map(self, namespace: str, name: str) -> dict[str, Any] | None: ...
-
     def merge_config_map(
         self, namespace: str, name: str, labels: dict[str, str], data: dict[str, str | None]
     ) -> None:
@@ -130,17 +128,6 @@ class KubeClusterApi:
             raise
         data: dict[str, str] = _json(response).get("data") or {}
         return data
-
-    def get_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            response = self._core.read_namespaced_config_map(
-                name, namespace, _preload_content=False, _request_timeout=_TIMEOUT
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return _json(response)
 
     def merge_config_map(
         self, namespace: str, name: str, labels: dict[str, str], data: dict[str, str | None]

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from tapedeck_bot.contract import RecordingSpec, RecordingStatus
+from tapedeck_bot.contract import RecordingSpec, RecordingStatus, StorageSpec
 from tapedeck_bot.storage import (
     StorageError,
     delete_recording,
@@ -30,7 +30,7 @@ from tapedeck_operator.retention import (
     expires_at,
     retention_days,
 )
-from tapedeck_operator.stores import MissingSecret, open_storage
+from tapedeck_operator.stores import MissingSecret, opened_storage
 
 __all__ = ["leave_tombstone", "sweep"]
 
@@ -71,15 +71,14 @@ async def leave_tombstone(
     return tombstone
 
 
-def _set_rule(api: ClusterApi, namespace: str, storage: Any, prefix: str, days: int) -> str | None:
+def _set_rule(
+    api: ClusterApi, namespace: str, storage: StorageSpec, prefix: str, days: int
+) -> str | None:
     try:
-        store = open_storage(api, namespace, storage)
-    except (MissingSecret, ValueError):
+        with opened_storage(api, namespace, storage) as store:
+            return expire_by_rule(store, prefix, days)
+    except (MissingSecret, ValueError):  # the sweep alone will do
         return None
-    try:
-        return expire_by_rule(store, prefix, days)
-    finally:
-        store.close()
 
 
 async def sweep(
@@ -110,11 +109,8 @@ async def sweep(
 
 
 def _expire(api: ClusterApi, namespace: str, tombstone: Tombstone) -> None:
-    store = open_storage(api, namespace, tombstone.storage)
-    try:
+    with opened_storage(api, namespace, tombstone.storage) as store:
         deleted = delete_recording(store, tombstone.prefix)
         if tombstone.lifecycle_rule is not None:
             remove_expiry_rule(store, tombstone.lifecycle_rule)
-    finally:
-        store.close()
     log.info("expired", extra={"recording": tombstone.recording, "objects": len(deleted)})
