@@ -177,6 +177,12 @@ INVALID: list[Invalid] = [
         "should match",
     ),
     Invalid(
+        "endpoint-with-credentials",
+        _with("transfers", [{**_STORAGE, "endpoint": "https://AKIA:wJal@s3.example.com"}]),
+        "spec.transfers[0].endpoint",
+        "should match",
+    ),
+    Invalid(
         "webhook-without-secret",
         _with("webhooks", [{"url": "https://hooks.example/rec"}]),
         "spec.webhooks[0].secretRef",

@@ -18,7 +18,7 @@ import yaml
 from tapedeck_bot.contract import GROUP, PLURAL
 from tapedeck_bot.contract.crd import render_crd
 from tapedeck_dev.cluster import write_kubeconfig
-from tapedeck_operator.rbac import operator_cluster_role
+from tapedeck_operator.rbac import operator_cluster_role, operator_namespace_role
 
 __all__ = [
     "OPERATOR_NAMESPACE",
@@ -55,6 +55,16 @@ def install_operator(kubectl: list[str], admin_kubeconfig: Path, out: Path) -> P
             "metadata": {"name": _ACCOUNT, "namespace": OPERATOR_NAMESPACE},
         },
         operator_cluster_role(_ACCOUNT),
+        operator_namespace_role(OPERATOR_NAMESPACE, _ACCOUNT),
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": _ACCOUNT, "namespace": OPERATOR_NAMESPACE},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": _ACCOUNT},
+            "subjects": [
+                {"kind": "ServiceAccount", "name": _ACCOUNT, "namespace": OPERATOR_NAMESPACE}
+            ],
+        },
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRoleBinding",

@@ -4,6 +4,7 @@ is a working configuration."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -146,6 +147,11 @@ class WebhookSettings(CamelModel):
 
 
 class OperatorSettings(CamelModel):
+    namespace: str = Field(
+        default_factory=lambda: os.environ.get("POD_NAMESPACE", "tapedeck-system"),
+        description="the operator's own namespace, where it keeps the retention tombstones "
+        "($POD_NAMESPACE by default)",
+    )
     bot: BotSettings = BotSettings()
     storage: StorageSpec | None = Field(
         default=None, description="the default bucket for Recordings without spec.storage"

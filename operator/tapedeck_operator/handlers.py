@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
+import functools
 import logging
 from typing import Any
 
@@ -33,8 +34,7 @@ from tapedeck_operator.observing import (
 )
 from tapedeck_operator.policy import PodView, Step
 from tapedeck_operator.reconcile import Context, Rival, reconcile
-from tapedeck_operator.retention import TOMBSTONE_LABELS
-from tapedeck_operator.sweep import leave_tombstone, sweep
+from tapedeck_operator.sweep import leave_tombstone, sweep_forever
 
 __all__ = ["post_event", "register"]
 
@@ -60,7 +60,6 @@ def _configure(settings: kopf.OperatorSettings) -> None:
     settings.scanning.disabled = True  # fixed resources: no CRD or namespace watching (RBAC)
     # The API server filters the pod watch: only bot pods reach the operator, not every pod.
     settings.watching.label_selectors["pods"] = _selector(MANAGED_BY)
-    settings.watching.label_selectors["configmaps"] = _selector(TOMBSTONE_LABELS)
     settings.execution.max_workers = 16
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -168,34 +167,52 @@ def register(registry: kopf.OperatorRegistry, ctx: Context, aftercare: Aftercare
         )
         if phase_of(body) not in TERMINAL and not overdue:
             raise kopf.TemporaryError("waiting for the bot to finish its uploads", delay=2)
+        # The after-care loop stopped at the deletion: the bot's last transitions still get
+        # their URLs and webhooks, which the deletion waits for (as it waits for the bot).
+        await aftercare.run_pass(body, copies=False)
+        waiting = aftercare.undelivered(body)
+        if waiting and not overdue:
+            raise kopf.TemporaryError(f"{waiting} webhook deliveries are being retried", delay=2)
+        if waiting:
+            message = f"{waiting} webhook deliveries given up: the Recording was deleted"
+            post_event(body, "Warning", "WebhookFailed", message)
         await leave_tombstone(ctx.api, ctx.settings, body, dt.datetime.now(dt.UTC))
         aftercare.forget(uid)
         ctx.locks.pop(uid, None)
         ctx.metrics.phases.pop(uid, None)
 
     @kopf.on.event(*_RECORDINGS, registry=registry)
-    def changed(*, body: kopf.Body, **_: Any) -> None:
-        aftercare.wake(body["metadata"]["uid"])
+    async def changed(*, body: kopf.Body, **_: Any) -> None:
+        aftercare.wake(body["metadata"]["uid"])  # async: on the loop the after-care waits in
 
     # Download URLs, transfers, retention and webhooks: a loop per Recording, woken by its
     # watch events, so a webhook goes out as soon as the bot's transition arrives.
-    @kopf.daemon(*_RECORDINGS, cancellation_timeout=1.0, backoff=_RETRY_S, registry=registry)
+    @kopf.daemon(*_RECORDINGS, cancellation_timeout=30, backoff=_RETRY_S, registry=registry)
     async def after_recording(*, body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
-        await aftercare.run(body, lambda: bool(stopped))
+        uid = body["metadata"]["uid"]
 
-    # A deleted Recording's objects still expire: its tombstone, swept when due.
-    @kopf.timer(
-        "v1",
-        "configmaps",
-        labels=TOMBSTONE_LABELS,
-        interval=ctx.settings.retention.sweep_interval_seconds,
-        backoff=60,
-        registry=registry,
-    )
-    async def sweep_tombstones(*, body: kopf.Body, **_: Any) -> None:
-        data = dict(body.get("data") or {})
-        await sweep(ctx.api, body["metadata"]["namespace"], data, dt.datetime.now(dt.UTC))
+        async def wake_when_stopped() -> None:  # a pass under way finishes, then it stops
+            await stopped.wait()
+            aftercare.wake(uid)
+
+        waker = asyncio.create_task(wake_when_stopped())
+        try:
+            await aftercare.run(body, lambda: bool(stopped))
+        finally:
+            waker.cancel()
+
+    # A deleted Recording's objects still expire: its tombstone, swept when due. A task of
+    # its own, not a kopf timer, which would put a finalizer on the tombstones' ConfigMap.
+    sweeping: list[asyncio.Task[None]] = []
+
+    @kopf.on.startup(registry=registry)
+    async def start_sweeping(**_: Any) -> None:
+        now = functools.partial(dt.datetime.now, dt.UTC)
+        sweeping.append(asyncio.create_task(sweep_forever(ctx.api, ctx.settings, now)))
 
     @kopf.on.cleanup(registry=registry)
     async def close(**_: Any) -> None:
+        for task in sweeping:
+            task.cancel()
         await aftercare.egress.close()
+        aftercare.storage_threads.shutdown(wait=False, cancel_futures=True)

@@ -39,6 +39,9 @@ class ClusterApi(Protocol):
     def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         """The Secret's `data` (base64 values), or None if there is no such Secret."""
 
+    def config_map_data(self, namespace: str, name: str) -> dict[str, str]:
+        """A ConfigMap's data; empty if there is no such ConfigMap."""
+
     def merge_config_map(
         self, namespace: str, name: str, labels: dict[str, str], data: dict[str, str | None]
     ) -> None:
@@ -73,6 +76,18 @@ def _owners(obj: dict[str, Any]) -> set[str]:
 
 def _json(response: Any) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(response.data)
+    return data
+
+
+def _data_or_none(read: Callable[..., Any], namespace: str, name: str) -> dict[str, str] | None:
+    """A Secret's or ConfigMap's `data`, or None if it does not exist."""
+    try:
+        response = read(name, namespace, _preload_content=False, _request_timeout=_TIMEOUT)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    data: dict[str, str] = _json(response).get("data") or {}
     return data
 
 
@@ -118,16 +133,10 @@ class KubeClusterApi:
                 raise
 
     def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
-        try:
-            response = self._core.read_namespaced_secret(
-                name, namespace, _preload_content=False, _request_timeout=_TIMEOUT
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        data: dict[str, str] = _json(response).get("data") or {}
-        return data
+        return _data_or_none(self._core.read_namespaced_secret, namespace, name)
+
+    def config_map_data(self, namespace: str, name: str) -> dict[str, str]:
+        return _data_or_none(self._core.read_namespaced_config_map, namespace, name) or {}
 
     def merge_config_map(
         self, namespace: str, name: str, labels: dict[str, str], data: dict[str, str | None]

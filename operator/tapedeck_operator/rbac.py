@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from tapedeck_bot.contract import GROUP, PLURAL
+from tapedeck_operator.retention import TOMBSTONES
 
-__all__ = ["operator_cluster_role", "operator_rules"]
+__all__ = ["operator_cluster_role", "operator_namespace_role", "operator_rules"]
 
 
 def _rule(groups: list[str], resources: list[str], verbs: list[str]) -> dict[str, Any]:
@@ -32,10 +33,25 @@ def operator_rules() -> list[dict[str, Any]]:
         # Only `get`: to check a Secret exists before a pod waits on it, and to grant bots `get`.
         _rule([""], ["secrets"], ["get"]),
         _rule(["", "events.k8s.io"], ["events"], ["create"]),
-        # Retention tombstones of deleted Recordings (`tapedeck-retention`), and kopf's timer
-        # that sweeps them; the watch is filtered by label on the server.
-        _rule([""], ["configmaps"], ["get", "list", "watch", "create", "patch"]),
     ]
+
+
+def operator_namespace_role(namespace: str, name: str = "tapedeck-operator") -> dict[str, Any]:
+    """In the operator's own namespace only: the retention tombstones of deleted Recordings,
+    one ConfigMap (`create` cannot be limited to a name; `get` and `patch` are)."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/name": "tapedeck-operator"},
+        },
+        "rules": [
+            _rule([""], ["configmaps"], ["create"]),
+            {**_rule([""], ["configmaps"], ["get", "patch"]), "resourceNames": [TOMBSTONES]},
+        ],
+    }
 
 
 def operator_cluster_role(name: str = "tapedeck-operator") -> dict[str, Any]:

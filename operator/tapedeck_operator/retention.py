@@ -1,11 +1,11 @@
 """When a recording's objects expire, and the tombstones that keep a deleted Recording's
-expiry: a ConfigMap `tapedeck-retention` in its namespace, one key per Recording uid. Pure."""
+expiry: the ConfigMap `tapedeck-retention` in the operator's namespace, one key per Recording
+uid. Pure."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Annotated
 
 from pydantic import AwareDatetime, Field, ValidationError
 
@@ -30,8 +30,9 @@ TOMBSTONE_LABELS = {**MANAGED_BY, "tapedeck.dev/role": "retention"}
 class Tombstone(CamelModel):
     """What the sweep needs to delete a deleted Recording's objects on time."""
 
-    recording: Annotated[str, Field(description="namespace/name, for messages")]
-    storage: StorageSpec  # its secretRef names a Secret in the tombstone's namespace
+    namespace: str  # the Recording's: its storage Secret is there
+    name: str
+    storage: StorageSpec
     prefix: str
     due_at: AwareDatetime  # a naive time cannot be compared: such a tombstone is unreadable
     lifecycle_rule: str | None = Field(

@@ -1,6 +1,6 @@
 """Retention for Recordings deleted from the cluster: a tombstone when one goes, and a sweep
 that deletes its objects when due. The bucket's own lifecycle rule backs this up where the
-storage key may set one, so the objects go even if the operator is gone by then."""
+storage key may set one, so the objects go even if no operator is left by then."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 import datetime as dt
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tapedeck_bot.contract import RecordingSpec, RecordingStatus, StorageSpec
@@ -32,9 +32,10 @@ from tapedeck_operator.retention import (
 )
 from tapedeck_operator.stores import MissingSecret, opened_storage
 
-__all__ = ["leave_tombstone", "sweep"]
+__all__ = ["leave_tombstone", "sweep", "sweep_forever"]
 
 log = logging.getLogger("tapedeck_operator.retention")
+_DAY = dt.timedelta(days=1)
 
 
 async def leave_tombstone(
@@ -53,10 +54,14 @@ async def leave_tombstone(
     prefix = recording_prefix(storage.path, meta["uid"])
     rule = None
     if settings.retention.bucket_rules:
-        days = max(1, math.ceil((due - now) / dt.timedelta(days=1)))
+        # A rule counts days from each object's creation, and none is older than the
+        # Recording: counted from its creation, the rule never deletes before `due`.
+        created = dt.datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00"))
+        days = max(1, math.ceil((due - created) / _DAY))
         rule = await asyncio.to_thread(_set_rule, api, meta["namespace"], storage, prefix, days)
     tombstone = Tombstone(
-        recording=f"{meta['namespace']}/{meta['name']}",
+        namespace=meta["namespace"],
+        name=meta["name"],
         storage=storage,
         prefix=prefix,
         due_at=due,
@@ -66,7 +71,7 @@ async def leave_tombstone(
         meta["uid"]: tombstone.model_dump_json(by_alias=True, exclude_none=True)
     }
     await asyncio.to_thread(
-        api.merge_config_map, meta["namespace"], TOMBSTONES, TOMBSTONE_LABELS, entry
+        api.merge_config_map, settings.namespace, TOMBSTONES, TOMBSTONE_LABELS, entry
     )
     return tombstone
 
@@ -85,32 +90,44 @@ async def sweep(
     api: ClusterApi, namespace: str, data: Mapping[str, str], now: dt.datetime
 ) -> list[str]:
     """Delete the due tombstones' objects (and their bucket rules); returns the uids done.
-    A tombstone that fails stays for the next sweep."""
+    A tombstone that fails stays for the next sweep. `namespace`: the operator's."""
     due, unreadable = due_tombstones(data, now)
     if unreadable:
         log.warning("not tombstones", extra={"configmap": f"{namespace}/{TOMBSTONES}"})
     done = []
     for uid, tombstone in due:
         try:
-            await asyncio.to_thread(_expire, api, namespace, tombstone)
+            await asyncio.to_thread(_expire, api, tombstone)
         except (StorageError, MissingSecret, ValueError) as exc:
-            log.warning(
-                "retention sweep failed",
-                extra={"recording": tombstone.recording, "error": str(exc)},
-            )
+            where = f"{tombstone.namespace}/{tombstone.name}"
+            log.warning("retention sweep failed", extra={"recording": where, "error": str(exc)})
             continue
         done.append(uid)
     if done:
-        removed: dict[str, str | None] = {uid: None for uid in done}
+        removed: dict[str, str | None] = dict.fromkeys(done)
         await asyncio.to_thread(
             api.merge_config_map, namespace, TOMBSTONES, TOMBSTONE_LABELS, removed
         )
     return done
 
 
-def _expire(api: ClusterApi, namespace: str, tombstone: Tombstone) -> None:
-    with opened_storage(api, namespace, tombstone.storage) as store:
+def _expire(api: ClusterApi, tombstone: Tombstone) -> None:
+    with opened_storage(api, tombstone.namespace, tombstone.storage) as store:
         deleted = delete_recording(store, tombstone.prefix)
         if tombstone.lifecycle_rule is not None:
             remove_expiry_rule(store, tombstone.lifecycle_rule)
-    log.info("expired", extra={"recording": tombstone.recording, "objects": len(deleted)})
+    where = f"{tombstone.namespace}/{tombstone.name}"
+    log.info("expired", extra={"recording": where, "objects": len(deleted)})
+
+
+async def sweep_forever(
+    api: ClusterApi, settings: OperatorSettings, clock: Callable[[], dt.datetime]
+) -> None:
+    """The operator's background sweep, every `retention.sweepIntervalSeconds`."""
+    while True:
+        try:
+            data = await asyncio.to_thread(api.config_map_data, settings.namespace, TOMBSTONES)
+            await sweep(api, settings.namespace, data, clock())
+        except Exception:  # the API server away, say: the next round tries again
+            log.exception("retention sweep failed")
+        await asyncio.sleep(settings.retention.sweep_interval_seconds)

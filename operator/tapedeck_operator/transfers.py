@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import urllib.parse
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -18,43 +17,44 @@ __all__ = ["destination_name", "due_transfers", "finished", "started", "transfer
 
 def destination_name(spec: StorageSpec) -> str:
     """Type, endpoint and bucket: enough to tell destinations apart, never a credential."""
-    endpoint = _without_userinfo(spec.endpoint) if spec.endpoint else None
-    where = endpoint or spec.region or spec.account_id or "default endpoint"
+    where = spec.endpoint or spec.region or spec.account_id or "default endpoint"
     path = f"/{spec.path}" if spec.path else ""
     return f"{spec.type.value} {where} {spec.bucket}{path}"[:512]
-
-
-def _without_userinfo(url: str) -> str:
-    """An endpoint may carry user info (https://key:secret@host): keep scheme and host."""
-    parts = urllib.parse.urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}".rstrip("/")
 
 
 def transfer_entries(
     destinations: Sequence[StorageSpec], existing: Sequence[TransferStatus]
 ) -> list[TransferStatus]:
-    """One entry per destination, the existing ones as they are."""
-    by_index = {t.index: t for t in existing}
-    return [
-        by_index.get(i) or TransferStatus(index=i, destination=destination_name(spec))
-        for i, spec in enumerate(destinations)
-    ]
+    """One entry per destination, matched by what it is (not by its place in the list, which
+    an edit may change); `index` is its place now. A destination listed twice is copied once."""
+    by_name = {t.destination: t for t in existing}
+    entries: dict[str, TransferStatus] = {}
+    for i, spec in enumerate(destinations):
+        name = destination_name(spec)
+        if name not in entries:
+            known = by_name.get(name)
+            entries[name] = (
+                known.model_copy(update={"index": i})
+                if known
+                else TransferStatus(index=i, destination=name)
+            )
+    return list(entries.values())
 
 
 def due_transfers(
-    entries: Sequence[TransferStatus], running: Collection[int], now: dt.datetime
-) -> list[int]:
+    entries: Sequence[TransferStatus], running: Collection[str], now: dt.datetime
+) -> list[str]:
     """Destinations to start now. One left `Copying` by an operator that died mid-copy is
     started again (a copy completes each object atomically, so a repeat is harmless)."""
     due = []
     for entry in entries:
-        if entry.index in running:
+        if entry.destination in running:
             continue
         waiting = entry.next_attempt_at is not None and entry.next_attempt_at > now
         if entry.state is TransferState.COPYING or (
             entry.state is TransferState.PENDING and not waiting
         ):
-            due.append(entry.index)
+            due.append(entry.destination)
     return due
 
 

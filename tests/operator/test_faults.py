@@ -12,6 +12,7 @@ from typing import Any
 from tapedeck_bot.storage import ObjectStore
 from tapedeck_dev.janus import JanusServer
 from tapedeck_dev.storage_servers import SeaweedFS
+from tapedeck_dev.webhook_receiver import Receiver, verified
 from tests.janus.conftest import Meeting
 from tests.operator.conftest import (
     Cluster,
@@ -22,7 +23,9 @@ from tests.operator.conftest import (
     stop_and_wait,
     storage_spec,
     utc,
+    webhook,
 )
+from tests.storage.http import get
 from tests.waiting import eventually
 
 
@@ -84,6 +87,18 @@ def test_killed_bot_restarts_in_place_and_a_lost_pod_is_replaced(
     events = cluster.run("get", "events", "--field-selector", "reason=BotStarting")
     assert "restarting after a lost pod: attempt 2" in events
 
+    # Every segment, the salvaged ones too, gets a download URL that fetches its bytes.
+    downloads = eventually(
+        lambda: cluster.status("crash").get("downloads"), timeout=30, what="download URLs"
+    )
+    downloads = sorted(downloads, key=lambda d: d["key"])
+    assert [d["key"] for d in downloads] == sorted(c["key"] for c in composites)
+    assert [d["salvaged"] for d in downloads] == [
+        c["salvaged"] for c in sorted(composites, key=lambda c: c["key"])
+    ]
+    for download in downloads:
+        assert get(download["url"]) == b"".join(bucket.read(download["key"], 1 << 20))
+
 
 def test_deleting_a_running_recording_uploads_and_leaves_nothing_behind(
     cluster: Cluster,
@@ -92,13 +107,22 @@ def test_deleting_a_running_recording_uploads_and_leaves_nothing_behind(
     meeting: Meeting,
     seaweed: SeaweedFS,
     bucket: ObjectStore,
+    receiver: Receiver,
+    webhook_secret: str,
     tmp_path: Path,
 ) -> None:
     meeting.join(0)
     storage = storage_spec(seaweed, bucket, cluster.namespace)
-    record_composite(cluster, "doomed", meeting, storage, seconds=6)
+    hooks = [webhook(receiver.url("/doomed"))]
+    record_composite(cluster, "doomed", meeting, storage, seconds=6, webhooks=hooks)
     cluster.run("delete", "recording", "doomed", "--wait=false")
     eventually(lambda: not cluster.exists("recording", "doomed"), timeout=120, what="deletion")
+
+    # The transitions after the deletion still reach the webhook, URLs and all.
+    events = [verified(r, webhook_secret) for r in receiver.requests("/doomed")]
+    phases = [e["recording"]["status"] for e in events]
+    assert phases == ["INVOKED", "RECORDING", "UPLOADING", "UPLOADED"]
+    assert events[-1]["recording"]["downloadUrl"]
 
     objects = list(bucket.list_objects(f"{cluster.namespace}/"))
     (composite,) = [o for o in objects if "_composite_" in o.key]

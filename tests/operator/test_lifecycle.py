@@ -20,8 +20,9 @@ from tapedeck_bot.storage.s3 import S3Store
 from tapedeck_dev.cluster import free_port
 from tapedeck_dev.janus import JanusServer
 from tapedeck_dev.kubeclient import api_client
+from tapedeck_dev.stack import OPERATOR_NAMESPACE
 from tapedeck_dev.storage_servers import SeaweedFS
-from tapedeck_dev.webhook_receiver import Receiver, verified
+from tapedeck_dev.webhook_receiver import Receiver, new_secret, verified
 from tapedeck_operator.sweep import sweep
 from tests.janus.conftest import Meeting
 from tests.media_probe import RATE, audio_samples, tone_levels
@@ -33,7 +34,6 @@ from tests.operator.conftest import (
     recording_manifest,
     storage_spec,
     utc,
-    webhook,
 )
 from tests.storage.http import get, refused
 from tests.storage.media import playable_seconds
@@ -90,6 +90,11 @@ def test_apply_pause_resume_stop_reaches_uploaded_with_decodable_outputs(
     tmp_path: Path,
 ) -> None:
     alice, bob = meeting.join(0), meeting.join(1)
+    # Secrets rotating: both sign every event, and a receiver with either one verifies it.
+    previous = new_secret()
+    cluster.run(
+        "create", "secret", "generic", "rotating", f"--from-literal=key={webhook_secret} {previous}"
+    )
     copies = seaweed_store(seaweed)
     cluster.run("create", "secret", "generic", "unrelated", "--from-literal=k=v")
     # Another Recording in the namespace, which the bot must not be able to read.
@@ -105,7 +110,9 @@ def test_apply_pause_resume_stop_reaches_uploaded_with_decodable_outputs(
             composite={"video": {"codec": "VP8", "width": 640, "height": 360}},
             tracks={"enabled": True},
             storage=storage_spec(seaweed, bucket, cluster.namespace),
-            webhooks=[webhook(receiver.url("/events"))],
+            webhooks=[
+                {"url": receiver.url("/events"), "secretRef": {"name": "rotating", "key": "key"}}
+            ],
             transfers=[
                 storage_spec(seaweed, copies, "copies"),
                 {**storage_spec(seaweed, copies, "nowhere"), "endpoint": _closed_endpoint()},
@@ -186,9 +193,9 @@ def test_apply_pause_resume_stop_reaches_uploaded_with_decodable_outputs(
     assert "tapedeck_bot_attempts_total" in metrics
 
     uid = cluster.get("recording", "standup")["metadata"]["uid"]
-    _check_webhooks(receiver, webhook_secret, uid, status)
+    _check_webhooks(receiver, [webhook_secret, previous], uid, status)
     _check_downloads(cluster, bucket, "standup")
-    _check_transfers(cluster, bucket, copies, uid, "standup")
+    _check_transfers(cluster, bucket, copies, receiver, webhook_secret, uid, "standup")
     _check_deleted_recording_expires(cluster, bucket, kubeconfig, uid, "standup")
     copies.close()
 
@@ -198,12 +205,14 @@ def _closed_endpoint() -> str:
     return f"http://127.0.0.1:{free_port()}"
 
 
-def _check_webhooks(receiver: Receiver, secret: str, uid: str, status: dict[str, Any]) -> None:
+def _check_webhooks(
+    receiver: Receiver, secrets: list[str], uid: str, status: dict[str, Any]
+) -> None:
     """One signed recording.statusUpdate per transition, in order, each as RealtimeKit shapes
     it; the UPLOADED one carries the download URLs."""
 
     def all_arrived() -> list[dict[str, Any]] | None:
-        payloads = [verified(r, secret) for r in receiver.requests("/events")]
+        payloads = [verified(r, secrets[0]) for r in receiver.requests("/events")]
         updates = [p for p in payloads if p["event"] == "recording.statusUpdate"]
         return updates if len(updates) >= len(status["history"]) else None
 
@@ -215,8 +224,11 @@ def _check_webhooks(receiver: Receiver, secret: str, uid: str, status: dict[str,
         validate_status_update(update)
         assert update["recording"]["id"] == update["recording"]["recordingId"] == uid
         assert update["meeting"]["id"] == update["recording"]["meetingId"] == "standup-1"
+    for request in receiver.requests("/events"):
+        assert verified(request, secrets[1]) == request.payload()  # the old secret works too
     ids = [r.id for r in receiver.requests("/events")]
     assert len(set(ids)) == len(ids)  # each event once: every answer was a 200
+    assert all(len(r.headers["webhook-signature"].split()) == 2 for r in receiver.requests())
     uploading, uploaded = updates[-2]["recording"], updates[-1]["recording"]
     assert uploading["stopReason"] == "STOPPED"
     assert "downloadUrl" not in uploading
@@ -251,7 +263,13 @@ def _check_downloads(cluster: Cluster, bucket: ObjectStore, name: str) -> None:
 
 
 def _check_transfers(
-    cluster: Cluster, bucket: ObjectStore, copies: ObjectStore, uid: str, name: str
+    cluster: Cluster,
+    bucket: ObjectStore,
+    copies: ObjectStore,
+    receiver: Receiver,
+    secret: str,
+    uid: str,
+    name: str,
 ) -> None:
     """The reachable destination gets byte-identical copies; the one that is down shows its
     error and attempts, and does not hold up the other or the recording."""
@@ -283,6 +301,20 @@ def _check_transfers(
     events = cluster.run("get", "events", "--field-selector", "involvedObject.name=standup")
     assert "WebhookFailed" not in events
 
+    def results() -> dict[int, dict[str, Any]] | None:
+        payloads = [verified(r, secret) for r in receiver.requests("/events")]
+        found = {
+            p["transfer"]["index"]: p["transfer"]
+            for p in payloads
+            if p["event"] == "recording.transferUpdate"
+        }
+        return found if len(found) == 2 else None
+
+    announced = eventually(results, timeout=30, what="a transferUpdate per destination")
+    assert (announced[0]["state"], announced[0]["objects"]) == ("Succeeded", len(outputs))
+    assert (announced[1]["state"], announced[1]["attempts"]) == ("Failed", 3)
+    assert announced[1]["error"] == down["error"]
+
 
 def _check_deleted_recording_expires(
     cluster: Cluster, bucket: ObjectStore, kubeconfig: Path, uid: str, name: str
@@ -292,19 +324,31 @@ def _check_deleted_recording_expires(
     assert isinstance(bucket, S3Store)
     prefix = f"{cluster.namespace}/{uid}/"
     cluster.run("delete", "recording", name, "--timeout=60s")
-    tombstones = cluster.get("configmap", "tapedeck-retention")["data"]
+    tombstones = _tombstones(cluster)
     tombstone = json.loads(tombstones[uid])
-    assert tombstone["prefix"] == prefix
+    assert (tombstone["namespace"], tombstone["prefix"]) == (cluster.namespace, prefix)
+    assert "secretAccessKey" not in tombstones[uid]
+    # The backstop rule counts from each object's creation: 7 days from the end of a recording
+    # that began minutes earlier is 8 whole days from then, never fewer.
     rule = next(r for r in bucket.lifecycle_rules() if r["Filter"]["Prefix"] == prefix)
-    assert rule["Expiration"]["Days"] == 7
+    assert rule["Expiration"]["Days"] == 8
     assert bucket.list_objects(prefix)
 
     api = in_process_api(kubeconfig)
     due = dt.datetime.fromisoformat(tombstone["dueAt"])
-    early = asyncio.run(sweep(api, cluster.namespace, tombstones, due - dt.timedelta(hours=1)))
+    early = asyncio.run(sweep(api, OPERATOR_NAMESPACE, tombstones, due - dt.timedelta(hours=1)))
     assert early == []
     assert bucket.list_objects(prefix)
-    assert asyncio.run(sweep(api, cluster.namespace, tombstones, due)) == [uid]
+    assert asyncio.run(sweep(api, OPERATOR_NAMESPACE, tombstones, due)) == [uid]
     assert bucket.list_objects(prefix) == []
     assert all(r["Filter"]["Prefix"] != prefix for r in bucket.lifecycle_rules())
-    assert uid not in (cluster.get("configmap", "tapedeck-retention").get("data") or {})
+    assert uid not in _tombstones(cluster)
+
+
+def _tombstones(cluster: Cluster) -> dict[str, str]:
+    """The retention tombstones, in the operator's namespace."""
+    out = cluster.run(
+        "-n", OPERATOR_NAMESPACE, "get", "configmap", "tapedeck-retention", "-o", "json"
+    )
+    data: dict[str, str] = json.loads(out).get("data") or {}
+    return data

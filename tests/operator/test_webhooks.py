@@ -16,7 +16,6 @@ from tapedeck_dev.storage_servers import SeaweedFS
 from tapedeck_dev.webhook_receiver import Receiver, verified
 from tapedeck_operator.aftercare import Aftercare
 from tapedeck_operator.config import load_settings
-from tapedeck_operator.webhooks.egress import AddressPolicy, Egress
 from tests.egress import loopback_egress
 from tests.janus.conftest import Meeting
 from tests.operator.conftest import (
@@ -150,7 +149,7 @@ def _check_retention_on_a_test_clock(
         aftercare = Aftercare(
             in_process_api(kubeconfig),
             load_settings(operator.config),
-            Egress(AddressPolicy(allow_loopback=True)),
+            loopback_egress(),
             clock=lambda: now,
         )
         asyncio.run(aftercare.run_pass(cluster.get("recording", name)))

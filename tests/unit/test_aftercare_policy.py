@@ -228,27 +228,34 @@ def test_a_destination_name_has_the_path() -> None:
     assert "r2-credentials" not in name
 
 
-def test_a_destination_name_drops_userinfo_from_the_endpoint() -> None:
-    spec = StorageSpec.model_validate(
-        S3_COPY | {"endpoint": "https://AKIAEXAMPLE:wJalrXUtnFEMI@s3.example.com"}
-    )
-    name = destination_name(spec)
-    assert "AKIAEXAMPLE" not in name
-    assert "wJalrXUtnFEMI" not in name
+def test_an_endpoint_carrying_credentials_is_refused_so_no_name_can_show_them() -> None:
+    with pytest.raises(ValidationError, match="endpoint"):
+        StorageSpec.model_validate(
+            S3_COPY | {"endpoint": "https://AKIAEXAMPLE:wJalrXUtnFEMI@s3.example.com"}
+        )
 
 
-def test_transfer_entries_keep_existing_ones_and_add_pending_ones() -> None:
+def test_transfer_entries_keep_existing_ones_by_destination_and_add_pending_ones() -> None:
     destinations = [StorageSpec.model_validate(S3_COPY), StorageSpec.model_validate(R2_COPY)]
     existing = TransferStatus(
-        index=0, destination="as it was", state=TransferState.SUCCEEDED, attempts=2, bytes=5
+        index=3,  # where it was before the list was edited
+        destination=destination_name(destinations[0]),
+        state=TransferState.SUCCEEDED,
+        attempts=2,
+        bytes=5,
     )
     entries = transfer_entries(destinations, [existing])
-    assert entries[0] is existing
+    assert entries[0] == existing.model_copy(update={"index": 0})
     assert entries[1] == TransferStatus(
         index=1, destination=destination_name(destinations[1]), state=TransferState.PENDING
     )
     assert entries[1].attempts == 0
     assert "r2-credentials" not in entries[1].destination
+
+
+def test_a_destination_listed_twice_is_copied_once() -> None:
+    twice = [StorageSpec.model_validate(S3_COPY)] * 2
+    assert [e.index for e in transfer_entries(twice, [])] == [0]
 
 
 def test_transfer_entries_for_a_new_recording_are_all_pending() -> None:
@@ -274,18 +281,19 @@ def test_due_transfers_start_pending_ones_whose_time_has_come() -> None:
         _entry(4, state=TransferState.SUCCEEDED, attempts=1),
         _entry(5, state=TransferState.FAILED, attempts=3),
     ]
-    assert due_transfers(entries, running=set(), now=T0) == [0, 1, 2]
+    assert due_transfers(entries, running=set(), now=T0) == [e.destination for e in entries[:3]]
 
 
 def test_due_transfers_skip_running_ones() -> None:
     entries = [_entry(0), _entry(1, state=TransferState.COPYING, attempts=1)]
-    assert due_transfers(entries, running={0, 1}, now=T0) == []
-    assert due_transfers(entries, running={1}, now=T0) == [0]
+    names = [e.destination for e in entries]
+    assert due_transfers(entries, running=set(names), now=T0) == []
+    assert due_transfers(entries, running={names[1]}, now=T0) == [names[0]]
 
 
 def test_a_copy_left_by_a_dead_operator_is_started_again() -> None:
     entries = [_entry(0, state=TransferState.COPYING, attempts=1)]
-    assert due_transfers(entries, running=set(), now=T0) == [0]
+    assert due_transfers(entries, running=set(), now=T0) == [entries[0].destination]
 
 
 def test_starting_a_transfer_counts_the_attempt() -> None:
@@ -343,7 +351,7 @@ def test_a_transfer_is_tried_max_attempts_times() -> None:
     now = T0
     tries = 0
     while entry.state is not TransferState.FAILED:
-        assert due_transfers([entry], running=set(), now=now) == [0]
+        assert due_transfers([entry], running=set(), now=now) == [entry.destination]
         entry = started(entry)
         tries += 1
         result = TransferResult(destination=entry.destination, keys=(), bytes=0, error="boom")
@@ -398,7 +406,8 @@ def test_an_errored_recording_expires_days_after_it_failed() -> None:
 
 def _tombstone(due_at: dt.datetime) -> str:
     return Tombstone(
-        recording="team-a/standup",
+        namespace="team-a",
+        name="standup",
         storage=StorageSpec.model_validate(S3_COPY),
         prefix="recordings/uid/",
         due_at=due_at,
@@ -415,7 +424,7 @@ def test_due_tombstones_are_the_ones_whose_time_has_come() -> None:
     assert [uid for uid, _ in due] == ["uid-past", "uid-now"]
     assert unreadable == []
     tombstone = dict(due)["uid-past"]
-    assert tombstone.recording == "team-a/standup"
+    assert (tombstone.namespace, tombstone.name) == ("team-a", "standup")
     assert tombstone.prefix == "recordings/uid/"
     assert tombstone.storage.bucket == "copies"
     assert tombstone.due_at == T0 - DAY

@@ -21,6 +21,7 @@ from tapedeck_bot.contract import (
 from tapedeck_operator.backoff import backoff_delay
 from tapedeck_operator.config import WebhookSettings
 from tapedeck_operator.webhooks.delivery import (
+    Delivery,
     Event,
     Target,
     after_attempt,
@@ -28,9 +29,9 @@ from tapedeck_operator.webhooks.delivery import (
     events_of,
     next_attempt_at,
     targets_of,
+    transfer_subject,
     webhook_id,
 )
-from tapedeck_operator.webhooks.egress import Delivery
 from tapedeck_operator.webhooks.payloads import STATUS_UPDATE, TRANSFER_UPDATE
 
 T0 = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
@@ -82,6 +83,7 @@ def _delivery(**changes: Any) -> WebhookDelivery:
     fields: dict[str, Any] = {
         "id": webhook_id(UID, Event(STATUS_UPDATE, "history/0")),
         "target": "spec.webhooks[0]",
+        "endpoint": _target("spec.webhooks[0]").endpoint,
         "event": STATUS_UPDATE,
         "subject": "history/0",
     }
@@ -142,9 +144,24 @@ def test_a_transfer_is_an_event_only_once_it_succeeded_or_failed() -> None:
     assert events_of(status) == [
         Event(STATUS_UPDATE, "history/0"),
         Event(STATUS_UPDATE, "history/1"),
-        Event(TRANSFER_UPDATE, "transfers/2"),
-        Event(TRANSFER_UPDATE, "transfers/3"),
+        Event(TRANSFER_UPDATE, transfer_subject(status.transfers[2])),
+        Event(TRANSFER_UPDATE, transfer_subject(status.transfers[3])),
     ]
+
+
+def test_a_transfer_event_is_named_by_its_destination_not_its_place() -> None:
+    moved = _transfer(0, TransferState.SUCCEEDED).model_copy(update={"index": 5})
+    assert transfer_subject(moved) == transfer_subject(_transfer(0, TransferState.SUCCEEDED))
+    assert transfer_subject(_transfer(1, TransferState.SUCCEEDED)) != transfer_subject(moved)
+
+
+def test_an_endpoint_is_known_by_its_url_wherever_it_is_listed() -> None:
+    moved = Target("spec.webhooks[3]", "http://127.0.0.1:9/hook", "team-a", "webhook", "secret")
+    assert moved.endpoint == _target("spec.webhooks[0]").endpoint
+    other = Target("spec.webhooks[0]", "http://127.0.0.1:9/other", "team-a", "webhook", "secret")
+    assert other.endpoint != moved.endpoint
+    cluster = Target("settings.webhooks[0]", moved.url, "ops", "webhook", "secret")
+    assert cluster.endpoint != moved.endpoint
 
 
 def test_an_empty_status_has_no_events() -> None:

@@ -40,6 +40,9 @@ __all__ = [
 _NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 _SECRET_KEY = r"^[-._a-zA-Z0-9]+$"
 _HTTP_URL = r"^https?://[^\s]+$"
+# No user info (https://key:secret@host): credentials belong in the Secret, not in the spec,
+# which the status, Events and tombstones repeat.
+_ENDPOINT_URL = r"^https?://[^\s/@]+(/[^\s]*)?$"
 
 
 class DesiredState(StrEnum):
@@ -237,7 +240,18 @@ class StorageSpec(CamelModel):
         ),
     ]
     region: Annotated[str, Field(max_length=64)] | None = None
-    endpoint: Annotated[str, Field(max_length=2048, pattern=_HTTP_URL)] | None = None
+    endpoint: (
+        Annotated[
+            str,
+            Field(
+                max_length=2048,
+                pattern=_ENDPOINT_URL,
+                description="https://host[:port][/path], without user info (credentials go in "
+                "the Secret)",
+            ),
+        ]
+        | None
+    ) = None
     path: (
         Annotated[
             str,

@@ -170,9 +170,12 @@ class WebhookDelivery(CamelModel):
     target: Annotated[
         str, Field(max_length=64, description="spec.webhooks[i] or settings.webhooks[i]")
     ]
+    endpoint: Annotated[
+        str, Field(max_length=64, description="the endpoint's identity: a hash of its URL")
+    ]
     event: Annotated[str, Field(max_length=64)]
     subject: Annotated[
-        str, Field(max_length=64, description="history/{i} or transfers/{i}: what it reports")
+        str, Field(max_length=64, description="history/{i} or transfers/{hash}: what it reports")
     ]
     state: DeliveryState = DeliveryState.PENDING
     attempts: Annotated[int, Field(ge=0)] = 0

@@ -7,6 +7,7 @@ operator restart resumes the retries where they were (at least once, never skipp
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,15 +17,16 @@ from tapedeck_bot.contract import (
     RecordingSpec,
     RecordingStatus,
     TransferState,
+    TransferStatus,
     WebhookDelivery,
 )
 from tapedeck_operator.backoff import backoff_delay
 from tapedeck_operator.config import WebhookSettings
-from tapedeck_operator.webhooks.egress import Delivery
 from tapedeck_operator.webhooks.payloads import STATUS_UPDATE, TRANSFER_UPDATE
 
 __all__ = [
     "Attempt",
+    "Delivery",
     "Event",
     "Target",
     "after_attempt",
@@ -32,11 +34,27 @@ __all__ = [
     "events_of",
     "next_attempt_at",
     "targets_of",
+    "transfer_subject",
     "webhook_id",
 ]
 
 # 408 and 429 say "later", like 5xx; any other 4xx will not change by sending it again.
 _RETRYABLE_4XX = (408, 429)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The outcome of one POST (see egress); network problems are outcomes, not exceptions."""
+
+    status: int | None  # HTTP status, None when no response came
+    error: str | None  # None on 2xx, else a short text for the Recording's status
+    retry_after: float | None = None  # seconds, from Retry-After
+    # Refused before connecting (the SSRF guard, a non-http scheme): permanent, not retried.
+    refused: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status is not None and 200 <= self.status < 300
 
 
 @dataclass(frozen=True)
@@ -53,6 +71,13 @@ class Target:
     secret_name: str
     secret_key: str
 
+    @property
+    def endpoint(self) -> str:
+        """What a delivery is matched on: the URL, hashed (it may hold a token), so that
+        reordering the list keeps each endpoint's state and a new URL gets every event."""
+        scope = self.name.split(".")[0]
+        return f"{scope}-{hashlib.sha256(self.url.encode()).hexdigest()[:16]}"
+
 
 @dataclass(frozen=True)
 class Attempt:
@@ -66,9 +91,14 @@ def events_of(status: RecordingStatus) -> list[Event]:
     events = [Event(STATUS_UPDATE, f"history/{i}") for i in range(len(status.history))]
     final = (TransferState.SUCCEEDED, TransferState.FAILED)
     events += [
-        Event(TRANSFER_UPDATE, f"transfers/{t.index}") for t in status.transfers if t.state in final
+        Event(TRANSFER_UPDATE, transfer_subject(t)) for t in status.transfers if t.state in final
     ]
     return events
+
+
+def transfer_subject(transfer: TransferStatus) -> str:
+    """A destination's event, by what it is rather than its place in the list."""
+    return f"transfers/{hashlib.sha256(transfer.destination.encode()).hexdigest()[:16]}"
 
 
 def webhook_id(recording_uid: str, event: Event) -> str:
@@ -104,19 +134,22 @@ def due_deliveries(
 ) -> list[Attempt]:
     """What to send now, per endpoint in event order (so a receiver sees the phases in the
     order they happened, unless a retry reorders them)."""
-    known = {(d.target, d.subject): d for d in deliveries}
+    known = {(d.endpoint, d.subject): d for d in deliveries}
     due = []
     for target in targets:
         for event in events:
-            delivery = known.get((target.name, event.subject)) or WebhookDelivery(
+            delivery = known.get((target.endpoint, event.subject)) or WebhookDelivery(
                 id=webhook_id(recording_uid, event),
                 target=target.name,
+                endpoint=target.endpoint,
                 event=event.kind,
                 subject=event.subject,
             )
             waiting = delivery.next_attempt_at is not None and delivery.next_attempt_at > now
             if delivery.state is DeliveryState.PENDING and not waiting:
-                due.append(Attempt(event, target, delivery))
+                due.append(
+                    Attempt(event, target, delivery.model_copy(update={"target": target.name}))
+                )
     return due
 
 

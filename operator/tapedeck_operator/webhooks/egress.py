@@ -13,6 +13,8 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from tapedeck_operator.webhooks.delivery import Delivery
+
 __all__ = [
     "AddressPolicy",
     "Delivery",
@@ -186,21 +188,6 @@ class GuardedResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """The outcome of one POST; network problems are outcomes, never exceptions."""
-
-    status: int | None  # HTTP status, None when no response came
-    error: str | None  # None on 2xx, else a short text for the Recording's status
-    retry_after: float | None = None  # seconds, from Retry-After
-    # Refused before connecting (the SSRF guard, a non-http scheme): permanent, not retried.
-    refused: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.status is not None and 200 <= self.status < 300
 
 
 def _retry_after(value: str | None) -> float | None:
