@@ -89,7 +89,7 @@ def run() -> list[Figure]:
 
 
 def _create(stack: Stack, hook: dict[str, Any]) -> dict[str, str]:
-    """The Recordings, each once INVOKED has been delivered (the operator's own first event)."""
+    """The Recordings, and a moment for the operator to see them and send their INVOKED."""
     uids = {}
     for i in range(RECORDINGS):
         name = f"hooked-{i}"

@@ -13,11 +13,12 @@ from tapedeck_bot.storage import (
     Credentials,
     Destination,
     Uploads,
-    enforce_retention,
-    lifecycle_rule,
+    delete_recording,
+    expire_by_rule,
     open_store,
     output_metadata,
     presign,
+    remove_expiry_rule,
     salvage,
     transfer,
 )
@@ -152,36 +153,37 @@ def test_transfer_streams_to_each_destination_and_isolates_failures(
         store.close()
 
 
-def test_retention_deletes_only_that_recording_once_due(seaweed: SeaweedFS) -> None:
+def test_retention_deletes_only_that_recording(seaweed: SeaweedFS) -> None:
     store = seaweed_store(seaweed)
     for rec in ("rec-a", "rec-ab", "rec-b"):
         for name in ("composite.mp4", "track.webm"):
             store.put(f"team/{rec}/{name}", b"x", "video/mp4", {})
     store.create_upload("team/rec-a/late.mp4", "video/mp4", {})  # a leftover upload
-    finished = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
-    early = enforce_retention(store, "team/rec-a/", finished, 7, finished + dt.timedelta(days=6))
-    assert early.deleted == ()
-    assert early.due_at == finished + dt.timedelta(days=7)
-    assert len(store.list_objects("team/")) == 6
-
-    done = enforce_retention(store, "team/rec-a/", finished, 7, finished + dt.timedelta(days=7))
-    assert sorted(done.deleted) == ["team/rec-a/composite.mp4", "team/rec-a/track.webm"]
+    deleted = delete_recording(store, "team/rec-a/")
+    assert sorted(deleted) == ["team/rec-a/composite.mp4", "team/rec-a/track.webm"]
     left = sorted(o.key for o in store.list_objects("team/"))
     assert left == [
         f"team/{r}/{n}" for r in ("rec-ab", "rec-b") for n in ("composite.mp4", "track.webm")
     ]
     assert store.list_uploads("team/rec-a/") == []
     with pytest.raises(ValueError, match="ending in '/'"):
-        enforce_retention(store, "team/rec-a", finished, 7, finished)  # would match rec-ab
+        delete_recording(store, "team/rec-a")  # would match rec-ab
     store.close()
 
 
 def test_lifecycle_rule_is_set_on_the_bucket(seaweed: SeaweedFS) -> None:
     store = seaweed_store(seaweed)
     assert isinstance(store, S3Store)
-    store.put_lifecycle_rule(lifecycle_rule("team/", 7))
-    rules = store.client.get_bucket_lifecycle_configuration(Bucket=store.bucket)["Rules"]
-    assert rules[0]["Filter"]["Prefix"] == "team/"
-    assert rules[0]["Expiration"]["Days"] == 7
+    assert expire_by_rule(store, "team/rec-a/", 7) == "tapedeck-expire-rec-a"
+    assert expire_by_rule(store, "team/rec-b/", 9) == "tapedeck-expire-rec-b"
+    rules = {r["Filter"]["Prefix"]: r for r in store.lifecycle_rules()}
+    assert {p: r["Expiration"]["Days"] for p, r in rules.items()} == {
+        "team/rec-a/": 7,
+        "team/rec-b/": 9,
+    }  # one rule per recording, side by side
+    remove_expiry_rule(store, "tapedeck-expire-rec-a")
+    assert [r["Filter"]["Prefix"] for r in store.lifecycle_rules()] == ["team/rec-b/"]
+    remove_expiry_rule(store, "tapedeck-expire-rec-b")
+    assert store.lifecycle_rules() == []
     store.close()

@@ -10,10 +10,8 @@ from tapedeck_bot.storage.outputs import output_metadata
 from tapedeck_bot.storage.presign import MAX_EXPIRY, PresignedUrl, presign
 from tapedeck_bot.storage.retention import (
     delete_recording,
-    enforce_retention,
     expire_by_rule,
     lifecycle_rule,
-    lifecycle_rule_id,
     remove_expiry_rule,
 )
 from tapedeck_bot.storage.salvage import (
@@ -54,10 +52,8 @@ __all__ = [
     "credentials_from_env",
     "credentials_from_secret",
     "delete_recording",
-    "enforce_retention",
     "expire_by_rule",
     "lifecycle_rule",
-    "lifecycle_rule_id",
     "list_segments",
     "object_key",
     "open_store",

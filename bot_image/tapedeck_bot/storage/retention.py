@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 from tapedeck_bot.storage.s3 import S3Store
 from tapedeck_bot.storage.store import ObjectStore, StorageError
 
-__all__ = [
-    "RetentionResult",
-    "delete_recording",
-    "enforce_retention",
-    "expire_by_rule",
-    "lifecycle_rule",
-    "lifecycle_rule_id",
-    "remove_expiry_rule",
-]
-
-
-@dataclass(frozen=True)
-class RetentionResult:
-    due_at: dt.datetime
-    deleted: tuple[str, ...] = ()  # empty until due
+__all__ = ["delete_recording", "expire_by_rule", "lifecycle_rule", "remove_expiry_rule"]
 
 
 def delete_recording(store: ObjectStore, prefix: str) -> tuple[str, ...]:
@@ -38,31 +22,16 @@ def delete_recording(store: ObjectStore, prefix: str) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def enforce_retention(
-    store: ObjectStore,
-    prefix: str,
-    finished_at: dt.datetime,
-    retention_days: int,
-    now: dt.datetime,
-) -> RetentionResult:
-    """Delete the recording's objects once due; before then, say when that is."""
-    if not prefix.endswith("/"):
-        raise ValueError(f"retention needs a recording prefix ending in '/', got {prefix!r}")
-    due_at = finished_at + dt.timedelta(days=retention_days)
-    if now < due_at:
-        return RetentionResult(due_at)
-    return RetentionResult(due_at, delete_recording(store, prefix))
-
-
-def lifecycle_rule_id(prefix: str) -> str:
-    return ("tapedeck-expire-" + prefix.strip("/").replace("/", "-"))[:255]
+def _rule_id(prefix: str) -> str:
+    """The recording's own rule: named by the last part of `{path}/{recordingId}/`."""
+    return "tapedeck-expire-" + prefix.rstrip("/").rsplit("/", 1)[-1]
 
 
 def lifecycle_rule(prefix: str, days: int) -> dict[str, Any]:
     """A bucket rule doing the same, for buckets where the operator's key may set one (R2 needs
     an admin token for this; stale multipart uploads go after a day as well)."""
     return {
-        "ID": lifecycle_rule_id(prefix),
+        "ID": _rule_id(prefix),
         "Status": "Enabled",
         "Filter": {"Prefix": prefix},
         "Expiration": {"Days": days},
