@@ -34,6 +34,19 @@ PHASES = ["INVOKED", "RECORDING", "UPLOADING", "UPLOADED"]
 NO_JANUS = "http://127.0.0.1:1/janus"  # a Recording that no bot will ever join
 
 
+def _one_pass(aftercare: Aftercare, body: dict[str, Any]) -> None:
+    """One pass of the operator's after-care, here in the test; its connections closed."""
+
+    async def run() -> None:
+        try:
+            await aftercare.run_pass(body)
+        finally:
+            await aftercare.egress.close()
+
+    asyncio.run(run())
+    aftercare.storage_threads.shutdown()
+
+
 def _deliveries(cluster: Cluster, name: str, target: str) -> dict[str, dict[str, Any]]:
     """The Recording's delivery state for one endpoint, by subject (history/{i})."""
     status = cluster.status(name)
@@ -152,7 +165,7 @@ def _check_retention_on_a_test_clock(
             loopback_egress(),
             clock=lambda: now,
         )
-        asyncio.run(aftercare.run_pass(cluster.get("recording", name)))
+        _one_pass(aftercare, cluster.get("recording", name))
 
     operator.stop()
     try:
@@ -200,7 +213,7 @@ def test_webhooks_to_internal_addresses_are_refused_with_a_clear_status(
             load_settings(operator.config),
             loopback_egress(names=names),
         )
-        asyncio.run(aftercare.run_pass(cluster.get("recording", "guarded")))
+        _one_pass(aftercare, cluster.get("recording", "guarded"))
         deliveries = {d["target"]: d for d in cluster.status("guarded")["webhookDeliveries"]}
         cluster.run("delete", "recording", "guarded")  # never seen by the operator
     finally:
