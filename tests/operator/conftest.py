@@ -22,6 +22,7 @@ import yaml
 from tapedeck_bot.storage import ObjectStore
 from tapedeck_dev.cluster import free_port
 from tapedeck_dev.stack import (
+    OPERATOR_NAMESPACE,
     create_restricted_namespace,
     install_operator,
     operator_command,
@@ -52,6 +53,8 @@ class Operator:
     log: Path
     metrics_url: str
     config: Path
+    hooks: Receiver  # the cluster-wide webhook endpoint of its settings
+    hooks_secret: str
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -105,6 +108,13 @@ def operator(
     directory = tmp_path_factory.mktemp("operator")
     identity = install_operator(kubectl, kubeconfig, directory / "operator.kubeconfig")
     metrics_port, health_port = free_port(), free_port()
+    hooks, hooks_secret = Receiver(), new_secret()
+    hooks.start()
+    subprocess.run(
+        [*kubectl, "-n", OPERATOR_NAMESPACE, "create", "secret", "generic", "cluster-webhook",
+         f"--from-literal=key={hooks_secret}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
     config = write_local_settings(
         directory / "operator.yaml",
         bot={
@@ -122,6 +132,16 @@ def operator(
             "initialBackoffSeconds": 0.5,
             "maxBackoffSeconds": 2,
             "timeoutSeconds": 5,
+            "endpoints": [
+                {
+                    "url": hooks.url("/all"),
+                    "secretRef": {
+                        "namespace": OPERATOR_NAMESPACE,
+                        "name": "cluster-webhook",
+                        "key": "key",
+                    },
+                }
+            ],
         },
         downloads={"expirySeconds": 12, "renewBeforeSeconds": 6},
         transfers={"maxAttempts": 3, "initialBackoffSeconds": 1, "maxBackoffSeconds": 2},
@@ -137,12 +157,15 @@ def operator(
         directory / "operator.log",
         f"http://127.0.0.1:{metrics_port}",
         config,
+        hooks,
+        hooks_secret,
     )
     op.start()
     try:
         yield op
     finally:
         op.stop()
+        hooks.close()
 
 
 @dataclass(frozen=True)

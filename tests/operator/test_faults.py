@@ -27,6 +27,7 @@ from tests.operator.conftest import (
 )
 from tests.storage.http import get
 from tests.waiting import eventually
+from tests.webhook_schema import validate_status_update
 
 
 def _recording_count(cluster: Cluster, name: str, count: int) -> dict[str, Any] | None:
@@ -120,6 +121,8 @@ def test_deleting_a_running_recording_uploads_and_leaves_nothing_behind(
 
     # The transitions after the deletion still reach the webhook, URLs and all.
     events = [verified(r, webhook_secret) for r in receiver.requests("/doomed")]
+    for event in events:
+        validate_status_update(event)
     phases = [e["recording"]["status"] for e in events]
     assert phases == ["INVOKED", "RECORDING", "UPLOADING", "UPLOADED"]
     assert events[-1]["recording"]["downloadUrl"]

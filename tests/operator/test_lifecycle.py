@@ -194,6 +194,7 @@ def test_apply_pause_resume_stop_reaches_uploaded_with_decodable_outputs(
 
     uid = cluster.get("recording", "standup")["metadata"]["uid"]
     _check_webhooks(receiver, [webhook_secret, previous], uid, status)
+    _check_cluster_wide_webhooks(operator, uid, status)
     _check_downloads(cluster, bucket, "standup")
     _check_transfers(cluster, bucket, copies, receiver, webhook_secret, uid, "standup")
     _check_deleted_recording_expires(cluster, bucket, kubeconfig, uid, "standup")
@@ -239,6 +240,22 @@ def _check_webhooks(
     tracks = [o for o in uploaded["outputs"] if o["kind"] == "track"]
     assert len(tracks) == 2
     assert all(get(t["downloadUrl"])[:4] == b"\x1a\x45\xdf\xa3" for t in tracks)
+
+
+def _check_cluster_wide_webhooks(operator: Operator, uid: str, status: dict[str, Any]) -> None:
+    """The operator's own endpoint (its settings) gets the same events, with its own secret."""
+
+    def arrived() -> list[str] | None:
+        payloads = [verified(r, operator.hooks_secret) for r in operator.hooks.requests("/all")]
+        phases = [
+            p["recording"]["status"]
+            for p in payloads
+            if p["event"] == "recording.statusUpdate" and p["recording"]["id"] == uid
+        ]
+        return phases if len(phases) >= len(status["history"]) else None
+
+    phases = eventually(arrived, timeout=30, what="the events at the cluster-wide endpoint")
+    assert phases == [h["phase"] for h in status["history"]]
 
 
 def _check_downloads(cluster: Cluster, bucket: ObjectStore, name: str) -> None:

@@ -245,8 +245,9 @@ class Egress:
             resolver=self._guard,
             socket_factory=self._socket_factory,
             # A slow receiver holds at most this many connections, so deliveries to other
-            # hosts (other recordings' webhooks) never queue behind it.
-            limit_per_host=4,
+            # hosts never queue behind it; a request waiting for one of them counts the wait
+            # in its timeout, and is retried like any timeout.
+            limit_per_host=16,
         )
         return aiohttp.ClientSession(
             connector=connector,
