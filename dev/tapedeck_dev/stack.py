@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -42,11 +43,27 @@ def _kubectl(kubectl: list[str], *args: str, stdin: str | None = None) -> str:
     return done.stdout
 
 
+def _wait_established(kubectl: list[str], crd: str, timeout: float = 60) -> None:
+    """`kubectl wait` refuses a CRD whose status has no conditions yet ("accessor error"),
+    which a freshly applied one briefly has: try again until it has them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _kubectl(
+                kubectl, "wait", "--for=condition=Established", crd, f"--timeout={timeout:.0f}s"
+            )
+            return
+        except RuntimeError as exc:
+            if "accessor error" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def install_operator(kubectl: list[str], admin_kubeconfig: Path, out: Path) -> Path:
     """Install the CRD and the operator's RBAC; write a kubeconfig with its ServiceAccount's
     token to `out` and return it. Idempotent."""
     _kubectl(kubectl, "apply", "-f", "-", stdin=render_crd())
-    _kubectl(kubectl, "wait", "--for=condition=Established", f"crd/{PLURAL}.{GROUP}")
+    _wait_established(kubectl, f"crd/{PLURAL}.{GROUP}")
     objects = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}},
         {
