@@ -23,7 +23,9 @@ binaries: $(VENV)/.installed
 # The CRD and the API reference are generated from tapedeck_bot.contract; tests catch drift.
 crds: $(VENV)/.installed
 	$(PY) -m tapedeck_bot.contract.crd > crds/recording.yaml
+	cp crds/recording.yaml charts/tapedeck/files/recording-crd.yaml
 	$(PY) -m tapedeck_bot.contract.reference > docs/recording-api.md
+	$(PY) -m tapedeck_operator.values_schema > charts/tapedeck/values.schema.json
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,4 @@
-"""Find or build etcd, kube-apiserver, kube-controller-manager and kubectl.
+"""Find or build etcd, kube-apiserver, kube-controller-manager, kubectl and helm.
 
 `go install k8s.io/kubernetes/cmd/...@vX` is refused because k8s.io/kubernetes' go.mod
 replaces its staging modules with local paths. A small tools module that requires
@@ -18,17 +18,20 @@ from pathlib import Path
 
 __all__ = [
     "ETCD_VERSION",
+    "HELM_VERSION",
     "KUBERNETES_VERSION",
     "Binaries",
     "BinaryNotFound",
     "cache_root",
     "ensure_binaries",
+    "ensure_helm",
     "find_binaries",
     "staging_replaces",
 ]
 
 KUBERNETES_VERSION = "v1.34.3"
 ETCD_VERSION = "v3.6.13"
+HELM_VERSION = "v3.22.0"
 
 KUBE_TOOLS = ("kube-apiserver", "kube-controller-manager", "kubectl")
 ALL_TOOLS = ("etcd", *KUBE_TOOLS)
@@ -91,8 +94,8 @@ def staging_replaces(kubernetes_gomod: str, kubernetes_version: str) -> list[str
     return [f"{m}={m}@{staging_version}" for m in sorted(set(modules))]
 
 
-def _go(args: list[str], cwd: Path, log: Path) -> None:
-    env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod")
+def _go(args: list[str], cwd: Path, log: Path, **extra_env: str) -> None:
+    env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod") | extra_env
     with log.open("a") as out:
         out.write(f"$ go {' '.join(args)}\n")
         out.flush()
@@ -197,3 +200,34 @@ def ensure_binaries() -> Binaries:
     if found is None:
         raise BinaryNotFound(f"build finished but binaries are missing from {out}; see {log}")
     return found
+
+
+def ensure_helm() -> Path:
+    """helm from the cache or PATH, else built once from the Go module proxy into the cache
+    (helm's go.mod has no local replaces, so `go install module@version` builds it)."""
+    cached = cache_root() / f"helm-{HELM_VERSION}" / "bin" / "helm"
+    if cached.is_file():
+        return cached
+    if on_path := shutil.which("helm"):
+        return Path(on_path)
+    if shutil.which("go") is None:
+        raise BinaryNotFound("helm is not on PATH and `go` is not installed to build it")
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    ldflags = f"-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}"
+    with tempfile.TemporaryDirectory(prefix="tapedeck-build-") as tmp:
+        _go(
+            [
+                "install",
+                "-trimpath",
+                "-ldflags",
+                ldflags,
+                f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}",
+            ],
+            Path(tmp),
+            cached.parent.parent / "build.log",
+            GOBIN=str(cached.parent),
+            GOFLAGS="",  # `-mod=mod` is refused outside a module
+        )
+    if not cached.is_file():
+        raise BinaryNotFound(f"helm build finished but {cached} is missing")
+    return cached

@@ -40,6 +40,8 @@ def test_model_refuses_what_the_api_server_refuses(case: Invalid) -> None:
 def test_committed_crd_is_generated_from_the_models() -> None:
     committed = (REPO / "crds" / "recording.yaml").read_text()
     assert committed == render_crd(), "run `make crds` and commit crds/recording.yaml"
+    chart = (REPO / "charts" / "tapedeck" / "files" / "recording-crd.yaml").read_text()
+    assert chart == committed, "run `make crds`: the chart's copy of the CRD differs"
 
 
 def test_committed_api_reference_is_generated_from_the_models() -> None:

@@ -1,0 +1,164 @@
+"""The Helm chart: helm lint, helm template in each mode and with each example values file,
+its values schema, and the rendered manifests against the real API server (server-side dry
+run, PodSecurity `restricted`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tapedeck_dev.binaries import KUBERNETES_VERSION, ensure_helm
+from tapedeck_dev.stack import create_restricted_namespace
+from tapedeck_operator.config import load_settings
+from tapedeck_operator.rbac import operator_namespace_role, operator_rules
+from tapedeck_operator.values_schema import values_schema
+from tests.conftest import REPO
+
+CHART = REPO / "charts" / "tapedeck"
+EXAMPLES = sorted((REPO / "examples").glob("values-*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def helm() -> Path:
+    return ensure_helm()
+
+
+def _helm(helm: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(helm), *args], capture_output=True, text=True, timeout=120, env={"HOME": "/tmp"}
+    )
+
+
+# For the Kubernetes the tests run (helm built from source defaults to v1.20).
+KUBE_VERSION = ("--kube-version", KUBERNETES_VERSION)
+
+
+def render(helm: Path, *args: str, namespace: str = "tapedeck-system") -> list[dict[str, Any]]:
+    done = _helm(
+        helm, "template", "tapedeck", str(CHART), "--namespace", namespace, *KUBE_VERSION, *args
+    )
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+def _of(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def _settings(docs: list[dict[str, Any]], tmp_path: Path) -> Any:
+    [config] = _of(docs, "ConfigMap")
+    path = tmp_path / "settings.yaml"
+    path.write_text(config["data"]["settings.yaml"])
+    return load_settings(path)
+
+
+def test_the_committed_values_schema_is_generated_from_the_settings_models() -> None:
+    committed = json.loads((CHART / "values.schema.json").read_text())
+    assert committed == values_schema(), "run `make crds` to regenerate values.schema.json"
+
+
+@pytest.mark.parametrize("values", [None, *EXAMPLES], ids=lambda v: v.name if v else "defaults")
+def test_lint_passes(helm: Path, values: Path | None) -> None:
+    args = ["--values", str(values)] if values else []
+    done = _helm(helm, "lint", "--strict", *KUBE_VERSION, str(CHART), *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_defaults_render_a_cluster_wide_operator_with_its_own_rules(
+    helm: Path, tmp_path: Path
+) -> None:
+    docs = render(helm)
+    [role] = _of(docs, "ClusterRole")
+    assert role["rules"] == operator_rules()
+    [deployment] = _of(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["run", "--config=/etc/tapedeck/settings.yaml"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    # The settings file is the operator's own: it loads, with the chart's values in it.
+    settings = _settings(docs, tmp_path)
+    assert (settings.namespace, settings.retention.days, settings.storage) == (
+        "tapedeck-system",
+        7,
+        None,
+    )
+    [tombstones] = [r for r in _of(docs, "Role") if r["metadata"]["name"].endswith("tombstones")]
+    assert tombstones["rules"] == operator_namespace_role("tapedeck-system")["rules"]
+    [crd] = _of(docs, "CustomResourceDefinition")
+    assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    assert _of(docs, "ServiceMonitor") == []
+
+
+def test_watched_namespaces_get_roles_and_nothing_cluster_wide(helm: Path, tmp_path: Path) -> None:
+    values = REPO / "examples" / "values-namespaced.yaml"
+    docs = render(helm, "--values", str(values))
+    assert _of(docs, "ClusterRole") == _of(docs, "ClusterRoleBinding") == []
+    roles = {r["metadata"]["namespace"]: r for r in _of(docs, "Role")}
+    assert roles["team-a"]["rules"] == roles["team-b"]["rules"] == operator_rules()
+    [deployment] = _of(docs, "Deployment")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["args"][-2:] == ["--namespace=team-a", "--namespace=team-b"]
+    assert _settings(docs, tmp_path).storage is not None
+
+
+def test_each_example_renders_settings_the_operator_loads(helm: Path, tmp_path: Path) -> None:
+    for values in EXAMPLES:
+        settings = _settings(render(helm, "--values", str(values)), tmp_path)
+        expected = yaml.safe_load(values.read_text())
+        if "retention" in expected:
+            assert settings.retention.days == expected["retention"]["days"]
+        if "storage" in expected:
+            assert settings.storage is not None
+            assert settings.storage.bucket == expected["storage"]["bucket"]
+
+
+def test_crds_can_be_left_out_and_let_go(helm: Path) -> None:
+    assert _of(render(helm, "--set", "crds.install=false"), "CustomResourceDefinition") == []
+    [crd] = _of(render(helm, "--set", "crds.keep=false"), "CustomResourceDefinition")
+    assert "annotations" not in crd["metadata"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "says"),
+    [
+        ("retention.dayz=3", "'dayz' not allowed"),
+        ("metrics.port=abc", "at '/metrics/port': got string, want integer"),
+        ("operator.logLevel=loud", "at '/operator/logLevel'"),
+        ("downloads.expirySeconds=700000", "at '/downloads/expirySeconds'"),
+    ],
+)
+def test_the_values_schema_refuses_typos_and_wrong_types(
+    helm: Path, setting: str, says: str
+) -> None:
+    done = _helm(helm, "template", "tapedeck", str(CHART), *KUBE_VERSION, "--set", setting)
+    assert done.returncode != 0
+    assert "values don't meet the specifications of the schema" in done.stderr, done.stderr
+    assert says in done.stderr, done.stderr
+
+
+def test_the_rendered_manifests_pass_the_api_server_and_podsecurity_restricted(
+    helm: Path, kubectl: list[str], crd: object, tmp_path: Path
+) -> None:
+    """Server-side dry run into a namespace that enforces PodSecurity `restricted`: the API
+    server validates every object, and warns of any pod template that would be refused."""
+    namespace = "chart-dry-run"
+    create_restricted_namespace(kubectl, namespace)
+    manifest = tmp_path / "chart.yaml"
+    manifest.write_text(
+        yaml.safe_dump_all(render(helm, "--set", "crds.install=false", namespace=namespace))
+    )
+    done = subprocess.run(
+        [*kubectl, "apply", "--dry-run=server", "-n", namespace, "-f", str(manifest)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "PodSecurity" not in done.stderr, done.stderr
+    assert "deployment.apps/tapedeck created (server dry run)" in done.stdout
