@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,6 +111,8 @@ def kubelet(
     env = dict(
         os.environ,
         PYTHONPATH=os.pathsep.join(str(REPO / d) for d in ("operator", "bot_image", "dev")),
+        # As in the images, `tapedeck-operator` and `tapedeck-bot` are on the pods' PATH.
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     )
     with (root / "kubelet.log").open("wb") as log:
         proc = subprocess.Popen(

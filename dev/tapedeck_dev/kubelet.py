@@ -37,6 +37,7 @@ from tapedeck_dev.podenv import EnvError, expand, resolve_env
 from tapedeck_dev.podmounts import (
     SERVICE_ACCOUNT_DIR,
     MountError,
+    config_map_files,
     container_mounts,
     in_mount_namespace,
     message_file,
@@ -398,16 +399,30 @@ class ProcessKubelet:
         """Create the pod's volume directories and write its ServiceAccount projection."""
         for source in volume_dirs(pod).values():
             (running.directory / source).mkdir(parents=True, exist_ok=True)
+        for volume in pod["spec"].get("volumes") or []:
+            if "configMap" in volume:
+                self._write_config_map(volume, running)
         if skipped := unsupported_volumes(pod):
             log.warning(
                 "pod %s/%s: volumes %s are not mounted: the process kubelet only mounts "
-                "emptyDir and the ServiceAccount projection",
+                "emptyDir, configMap and the ServiceAccount projection",
                 running.namespace,
                 running.name,
                 skipped,
             )
         if token_projection(pod) is not None:
             self._write_service_account(pod, running)
+
+    def _write_config_map(self, volume: dict[str, Any], running: RunningPod) -> None:
+        name = volume["configMap"]["name"]
+        data = self._lookup("ConfigMap", running.namespace, name)
+        if data is None:
+            if volume["configMap"].get("optional"):
+                return
+            raise MountError(f"volume {volume['name']}: ConfigMap {name} not found")
+        directory = running.directory / volume_dirs({"spec": {"volumes": [volume]}})[volume["name"]]
+        for path, content in config_map_files(volume, data).items():
+            write_atomically(directory / path, content.encode())
 
     def _write_service_account(self, pod: dict[str, Any], running: RunningPod) -> None:
         """The token (a TokenRequest bound to the pod), ca.crt and namespace, as admission asks."""

@@ -1,8 +1,9 @@
 """What a container of the process kubelet sees of the filesystem, and the command that sets it up.
 
 Each container runs in a mount namespace of its own (`unshare --mount`), where its pod's
-`emptyDir` volumes, its ServiceAccount projection (token, ca.crt, namespace) and its
-termination-message file are bind mounts of paths under the pod's directory on the host. The
+`emptyDir` and `configMap` volumes, its ServiceAccount projection (token, ca.crt, namespace)
+and its termination-message file are bind mounts of paths under the pod's directory on the
+host. The
 host sees none of these mounts; only missing mount points are created on it (`mkdir -p`,
 `touch`), as empty directories and files.
 """
@@ -22,6 +23,7 @@ __all__ = [
     "Mount",
     "MountError",
     "TokenProjection",
+    "config_map_files",
     "container_mounts",
     "in_mount_namespace",
     "message_file",
@@ -98,11 +100,22 @@ def volume_dirs(pod: Mapping[str, Any]) -> dict[str, str]:
     """
     dirs: dict[str, str] = {}
     for volume in pod["spec"].get("volumes") or []:
-        if "emptyDir" in volume:
+        if "emptyDir" in volume or "configMap" in volume:
             dirs[volume["name"]] = f"{_VOLUMES_DIR}/{volume['name']}"
         elif _token_source(volume) is not None:
             dirs[volume["name"]] = SERVICE_ACCOUNT_DIR
     return dirs
+
+
+def config_map_files(volume: Mapping[str, Any], data: Mapping[str, str]) -> dict[str, str]:
+    """A configMap volume's files (path -> content): every key, or its `items` only."""
+    items = volume["configMap"].get("items")
+    if not items:
+        return dict(data)
+    missing = [i["key"] for i in items if i["key"] not in data]
+    if missing:
+        raise MountError(f"volume {volume['name']}: ConfigMap has no keys {missing}")
+    return {_sub_path(volume["name"], i["path"]): data[i["key"]] for i in items}
 
 
 def unsupported_volumes(pod: Mapping[str, Any]) -> list[str]:
@@ -123,6 +136,7 @@ def container_mounts(pod: Mapping[str, Any], container: Mapping[str, Any]) -> li
     volumeMounts of unsupported volumes are left out (see `unsupported_volumes`).
     """
     dirs = volume_dirs(pod)
+    config_maps = {v["name"] for v in pod["spec"].get("volumes") or [] if "configMap" in v}
     mounts: list[Mount] = []
     for mount in container.get("volumeMounts") or []:
         volume = dirs.get(mount["name"])
@@ -131,8 +145,12 @@ def container_mounts(pod: Mapping[str, Any], container: Mapping[str, Any]) -> li
         source = volume
         if mount.get("subPath"):
             source = f"{volume}/{_sub_path(mount['name'], mount['subPath'])}"
-        # As the kubelet does, a projection is always read-only.
-        read_only = bool(mount.get("readOnly")) or volume == SERVICE_ACCOUNT_DIR
+        # As the kubelet does, a projection or a ConfigMap is always read-only.
+        read_only = (
+            bool(mount.get("readOnly"))
+            or volume == SERVICE_ACCOUNT_DIR
+            or mount["name"] in config_maps
+        )
         mounts.append(Mount(source, mount["mountPath"], read_only))
     message_path = container.get("terminationMessagePath") or _DEFAULT_MESSAGE_PATH
     mounts.append(Mount(message_file(container["name"]), message_path, is_file=True))

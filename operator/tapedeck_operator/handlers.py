@@ -24,6 +24,7 @@ from tapedeck_bot.contract import (
     Transition,
 )
 from tapedeck_operator.aftercare import Aftercare
+from tapedeck_operator.kube import in_cluster
 from tapedeck_operator.manifests import MANAGED_BY
 from tapedeck_operator.observing import (
     active_meeting_key,
@@ -90,9 +91,15 @@ def register(registry: kopf.OperatorRegistry, ctx: Context, aftercare: Aftercare
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        # kopf's own readers of the pod's token or of $KUBECONFIG; the official client's
-        # global configuration, which kopf would otherwise piggyback on, is never loaded.
-        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        # In a pod, the official client's reading of the ServiceAccount; else kopf's reader of
+        # $KUBECONFIG. The client's global configuration, which kopf would otherwise
+        # piggyback on, is never loaded.
+        pod = in_cluster()
+        if pod is None:
+            return kopf.login_with_kubeconfig(**kwargs)
+        return kopf.ConnectionInfo(
+            server=pod.server, ca_path=pod.ca_path, scheme="Bearer", token=pod.token
+        )
 
     @kopf.index("pods", id="bot_pods", labels=MANAGED_BY, registry=registry)
     def bot_pods(body: kopf.Body, **_: Any) -> dict[str, PodView] | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kubernetes import client, config
@@ -16,7 +17,15 @@ from kubernetes.client.exceptions import ApiException
 
 from tapedeck_bot.contract import GROUP, PLURAL, VERSION
 
-__all__ = ["ClusterApi", "Conflict", "KubeClusterApi", "NotFound", "api_client"]
+__all__ = [
+    "ClusterApi",
+    "Conflict",
+    "InCluster",
+    "KubeClusterApi",
+    "NotFound",
+    "api_client",
+    "in_cluster",
+]
 
 _TIMEOUT = (5.0, 30.0)
 
@@ -68,6 +77,28 @@ def api_client(kubeconfig: str | None = None) -> client.ApiClient:
             config_file=kubeconfig, client_configuration=configuration
         )
     return client.ApiClient(configuration)
+
+
+@dataclass(frozen=True)
+class InCluster:
+    """The pod's own ServiceAccount credentials, for kopf's login."""
+
+    server: str
+    ca_path: str | None
+    token: str
+
+
+def in_cluster() -> InCluster | None:
+    """The pod's ServiceAccount as the official client reads it: the API server from
+    $KUBERNETES_SERVICE_HOST and _PORT, which kopf's own reader replaces with
+    kubernetes.default.svc (a name only cluster DNS knows). None outside a pod."""
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        return None
+    token = str(configuration.api_key["BearerToken"]).split(" ", 1)[-1]
+    return InCluster(configuration.host, configuration.ssl_ca_cert, token)
 
 
 def _owners(obj: dict[str, Any]) -> set[str]:

@@ -85,6 +85,7 @@ def values_schema() -> dict[str, Any]:
                     }
                 ),
                 "health": _object({"port": _PORT}),
+                "listenAddress": {"type": "string", "minLength": 1},
                 "storage": {"anyOf": [_model(StorageSpec), {"type": "null"}]},
                 "retention": _model(RetentionSettings),
                 "downloads": _model(DownloadSettings),

@@ -10,6 +10,7 @@ from tapedeck_dev.kubelet import pod_phase, restart_delay, service_env
 from tapedeck_dev.podmounts import (
     Mount,
     MountError,
+    config_map_files,
     container_mounts,
     in_mount_namespace,
     split_tmp,
@@ -94,8 +95,24 @@ def test_token_projection_is_present_only_when_admission_added_it() -> None:
 
 
 def test_other_volumes_are_reported_unsupported() -> None:
-    pod = _pod([{"name": "cfg", "configMap": {"name": "c"}}, API_ACCESS], [])
-    assert unsupported_volumes(pod) == ["cfg"]
+    pod = _pod([{"name": "data", "persistentVolumeClaim": {"claimName": "c"}}, API_ACCESS], [])
+    assert unsupported_volumes(pod) == ["data"]
+
+
+def test_a_config_map_is_mounted_read_only_with_its_keys_or_items_as_files() -> None:
+    volume = {"name": "settings", "configMap": {"name": "tapedeck"}}
+    pod = _pod([volume], [{"name": "settings", "mountPath": "/etc/tapedeck"}])
+    assert container_mounts(pod, pod["spec"]["containers"][0])[0] == Mount(
+        "volumes/settings", "/etc/tapedeck", read_only=True
+    )
+    data = {"settings.yaml": "a: 1\n", "other": "x"}
+    assert config_map_files(volume, data) == data
+    picked = {**volume, "configMap": {"name": "t", "items": [{"key": "other", "path": "o/x"}]}}
+    assert config_map_files(picked, data) == {"o/x": "x"}
+    with pytest.raises(MountError, match="no keys"):
+        config_map_files(
+            {**picked, "configMap": {"name": "t", "items": [{"key": "k", "path": "k"}]}}, data
+        )
 
 
 def test_sub_path_cannot_leave_its_volume() -> None:
