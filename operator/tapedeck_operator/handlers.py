@@ -47,10 +47,6 @@ _DELETE_SLACK_S = 30
 _RETRY_S = 2.0
 
 
-def _selector(labels: dict[str, str]) -> str:
-    return ",".join(f"{k}={v}" for k, v in labels.items())
-
-
 def _configure(settings: kopf.OperatorSettings) -> None:
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
@@ -60,7 +56,7 @@ def _configure(settings: kopf.OperatorSettings) -> None:
     settings.posting.level = logging.WARNING  # our own Events say what happened
     settings.scanning.disabled = True  # fixed resources: no CRD or namespace watching (RBAC)
     # The API server filters the pod watch: only bot pods reach the operator, not every pod.
-    settings.watching.label_selectors["pods"] = _selector(MANAGED_BY)
+    settings.watching.label_selectors["pods"] = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
     settings.execution.max_workers = 16
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
