@@ -1,4 +1,4 @@
-"""Find or build etcd, kube-apiserver, kube-controller-manager, kubectl and helm.
+"""Find or build etcd, kube-apiserver, kube-controller-manager, kubectl, helm and gitops-health.
 
 `go install k8s.io/kubernetes/cmd/...@vX` is refused because k8s.io/kubernetes' go.mod
 replaces its staging modules with local paths. A small tools module that requires
@@ -8,6 +8,7 @@ from the Go module proxy instead. Builds are cached under `~/.cache/tapedeck/<ve
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "CLI_UTILS_VERSION",
     "ETCD_VERSION",
     "HELM_VERSION",
     "KUBERNETES_VERSION",
@@ -24,6 +26,7 @@ __all__ = [
     "BinaryNotFound",
     "cache_root",
     "ensure_binaries",
+    "ensure_gitops_health",
     "ensure_helm",
     "find_binaries",
     "staging_replaces",
@@ -32,6 +35,9 @@ __all__ = [
 KUBERNETES_VERSION = "v1.34.3"
 ETCD_VERSION = "v3.6.13"
 HELM_VERSION = "v3.22.0"
+# sigs.k8s.io/cli-utils, whose kstatus library is how Argo CD, Flux and kpt read health.
+CLI_UTILS_VERSION = "v0.37.2"
+GITOPS_HEALTH_SOURCE = Path(__file__).resolve().parent.parent / "gitops-health"
 
 KUBE_TOOLS = ("kube-apiserver", "kube-controller-manager", "kubectl")
 ALL_TOOLS = ("etcd", *KUBE_TOOLS)
@@ -230,4 +236,29 @@ def ensure_helm() -> Path:
         )
     if not cached.is_file():
         raise BinaryNotFound(f"helm build finished but {cached} is missing")
+    return cached
+
+
+def ensure_gitops_health() -> Path:
+    """The `dev/gitops-health` program (kstatus and Argo CD health of objects on stdin), built
+    once from the Go module proxy into the cache, keyed by kstatus' version and the source."""
+    source = hashlib.sha256()
+    for name in ("main.go", "go.mod", "go.sum"):
+        source.update((GITOPS_HEALTH_SOURCE / name).read_bytes())
+    cached = (
+        cache_root()
+        / f"gitops-health-{CLI_UTILS_VERSION}-{source.hexdigest()[:12]}"
+        / "gitops-health"
+    )
+    if cached.is_file():
+        return cached
+    if shutil.which("go") is None:
+        raise BinaryNotFound("`go` is not installed to build the gitops-health checker")
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    _go(
+        ["build", "-trimpath", "-o", str(cached), "."],
+        GITOPS_HEALTH_SOURCE,
+        cached.parent / "build.log",
+        GOFLAGS="-mod=readonly",  # go.sum is committed: the build must not rewrite it
+    )
     return cached

@@ -13,7 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
-from tapedeck_dev.binaries import BinaryNotFound, ensure_binaries, ensure_helm
+from tapedeck_dev.binaries import BinaryNotFound, ensure_binaries, ensure_gitops_health, ensure_helm
 from tapedeck_dev.cluster import ClusterError, LocalCluster, default_cluster_dir
 from tapedeck_dev.janus import JanusError, JanusServer, default_janus_dir
 from tapedeck_dev.storage_cli import add_commands as add_storage_commands
@@ -99,13 +99,15 @@ def _meeting(args: argparse.Namespace) -> int:
 
 def _binaries(args: argparse.Namespace) -> int:
     print(
-        "finding or building etcd, kube-apiserver, kube-controller-manager, kubectl and helm "
+        "finding or building etcd, kube-apiserver, kube-controller-manager, kubectl, helm "
+        "and gitops-health "
         "(the first build takes minutes)",
         file=sys.stderr,
     )
     for name, path in vars(ensure_binaries()).items():
         print(f"{name}: {path}")
     print(f"helm: {ensure_helm()}")
+    print(f"gitops-health: {ensure_gitops_health()}")
     return 0
 
 
@@ -229,7 +231,7 @@ def _parser() -> argparse.ArgumentParser:
     up.set_defaults(func=_up)
 
     binaries = commands.add_parser(
-        "binaries", help="find or build the control-plane binaries and helm"
+        "binaries", help="find or build the control-plane binaries, helm and gitops-health"
     )
     binaries.set_defaults(func=_binaries)
 

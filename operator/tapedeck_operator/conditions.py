@@ -1,7 +1,10 @@
 """The Recording's conditions, as pure functions of its phase, its pod and its problems.
 
 `BotScheduled`, `Recording`, `Degraded` and `Ready` (True once UPLOADED, so that
-`kubectl wait --for=condition=Ready` works), each with observedGeneration.
+`kubectl wait --for=condition=Ready` works), each with observedGeneration. `Reconciling`
+(True until UPLOADED or ERRORED) and `Stalled` (True once ERRORED) are kstatus' abnormal-true
+pair, which is how Argo CD, Flux and kpt tell InProgress, Current and Failed apart: without
+them kstatus reads a False `Ready` as InProgress forever, even for an ERRORED recording.
 `lastTransitionTime` moves only when a condition's status flips.
 """
 
@@ -23,6 +26,14 @@ _READY_REASON = {
     Phase.UPLOADING: "Uploading",
     Phase.UPLOADED: "Uploaded",
     Phase.ERRORED: "Errored",
+}
+
+_RECONCILING_MESSAGE = {
+    None: "waiting for the operator",
+    Phase.INVOKED: "the bot is starting",
+    Phase.RECORDING: "the bot is recording the meeting",
+    Phase.PAUSED: "the recording is paused",
+    Phase.UPLOADING: "the bot is uploading the last parts",
 }
 
 
@@ -66,6 +77,8 @@ def desired_conditions(
         degraded_condition = (False, "AsExpected", "")
     ready = phase is Phase.UPLOADED
     ready_message = error or ("every output is uploaded" if ready else "")
+    stalled = phase is Phase.ERRORED
+    reconciling = not (ready or stalled)
     return [
         _condition("BotScheduled", scheduled, sched_reason, sched_message, generation, now),
         _condition(
@@ -78,6 +91,22 @@ def desired_conditions(
         ),
         _condition("Degraded", *degraded_condition, generation, now),
         _condition("Ready", ready, _READY_REASON[phase], ready_message, generation, now),
+        _condition(
+            "Reconciling",
+            reconciling,
+            _READY_REASON[phase],
+            _RECONCILING_MESSAGE.get(phase, "") if reconciling else "",
+            generation,
+            now,
+        ),
+        _condition(
+            "Stalled",
+            stalled,
+            _READY_REASON[phase],
+            (error or "the recording failed") if stalled else "",
+            generation,
+            now,
+        ),
     ]
 
 

@@ -24,6 +24,7 @@ from tapedeck_dev.stack import OPERATOR_NAMESPACE
 from tapedeck_dev.storage_servers import SeaweedFS
 from tapedeck_dev.webhook_receiver import Receiver, new_secret, verified
 from tapedeck_operator.sweep import sweep
+from tests.gitops_health import health
 from tests.janus.conftest import Meeting
 from tests.media_probe import RATE, audio_samples, tone_levels
 from tests.operator.conftest import (
@@ -40,6 +41,11 @@ from tests.storage.media import playable_seconds
 from tests.storage_fixtures import seaweed_store
 from tests.waiting import eventually
 from tests.webhook_schema import validate_status_update
+
+
+def _health(cluster: Cluster, name: str) -> tuple[str, str]:
+    verdict = health(cluster.kubectl, cluster.namespace, "recording", name)
+    return verdict.kstatus.status, verdict.argocd.status
 
 
 def _as_bot(cluster: Cluster, kubeconfig: Path, service_account: str) -> client.ApiClient:
@@ -129,10 +135,14 @@ def test_apply_pause_resume_stop_reaches_uploaded_with_decodable_outputs(
     status = eventually(listed, timeout=30, what="both participants in the status")
     started = utc(status["startedAt"])
     _check_bot_rbac(cluster, kubeconfig, "standup")
+    # GitOps health while it records: kstatus (Argo CD, Flux) InProgress, our Argo CD script
+    # Progressing; Suspended while paused; Current and Healthy once uploaded.
+    assert _health(cluster, "standup") == ("InProgress", "Progressing")
 
     time.sleep(max(0.0, started + 6 - time.time()))
     cluster.set_state("standup", "Paused")
     paused = cluster.wait_phase("standup", "PAUSED", timeout=30)
+    assert _health(cluster, "standup") == ("InProgress", "Suspended")
     time.sleep(6)
     cluster.set_state("standup", "Recording")
     cluster.wait_phase("standup", "RECORDING", timeout=30)
@@ -155,6 +165,7 @@ def test_apply_pause_resume_stop_reaches_uploaded_with_decodable_outputs(
     conditions = {c["type"]: c for c in status["conditions"]}
     assert conditions["Ready"]["status"] == "True"
     assert {c["observedGeneration"] for c in conditions.values()} == {generation}
+    assert _health(cluster, "standup") == ("Current", "Healthy")
 
     outputs = status["outputs"]
     composites = [o for o in outputs if o["kind"] == "composite"]

@@ -7,6 +7,7 @@ from typing import Any
 from tapedeck_bot.storage import ObjectStore
 from tapedeck_dev.janus import JanusServer
 from tapedeck_dev.storage_servers import SeaweedFS
+from tests.gitops_health import health
 from tests.operator.conftest import Cluster, Operator, recording_manifest, storage_spec
 from tests.waiting import eventually
 
@@ -63,6 +64,11 @@ def test_bad_references_are_reported_with_the_field_to_fix(
         lambda: _condition(cluster.status("wrong-room"), "Ready")["message"] == wrong["error"],
         what="the bot's error in the Ready condition",
     )
+    # GitOps health: kstatus (Argo CD, Flux) reads an ERRORED Recording as Failed, and our Argo
+    # CD script as Degraded, both with the error.
+    verdict = health(cluster.kubectl, cluster.namespace, "recording", "wrong-room")
+    assert (verdict.kstatus.status, verdict.kstatus.message) == ("Failed", wrong["error"])
+    assert (verdict.argocd.status, verdict.argocd.message) == ("Degraded", wrong["error"])
 
     unreachable = cluster.wait_phase("unreachable", "ERRORED", timeout=120)
     assert "http://127.0.0.1:9/janus" in unreachable["error"]

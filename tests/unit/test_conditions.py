@@ -40,6 +40,8 @@ def _table(**kwargs: object) -> dict[str, tuple[str, str]]:
                 "Recording": ("False", "Invoked"),
                 "Degraded": ("False", "AsExpected"),
                 "Ready": ("False", "Invoked"),
+                "Reconciling": ("True", "Invoked"),
+                "Stalled": ("False", "Invoked"),
             },
         ),
         (
@@ -49,6 +51,8 @@ def _table(**kwargs: object) -> dict[str, tuple[str, str]]:
                 "Recording": ("True", "Recording"),
                 "Degraded": ("False", "AsExpected"),
                 "Ready": ("False", "Recording"),
+                "Reconciling": ("True", "Recording"),
+                "Stalled": ("False", "Recording"),
             },
         ),
         (
@@ -58,6 +62,8 @@ def _table(**kwargs: object) -> dict[str, tuple[str, str]]:
                 "Recording": ("False", "Paused"),
                 "Degraded": ("True", "UploadsBehind"),
                 "Ready": ("False", "Paused"),
+                "Reconciling": ("True", "Paused"),
+                "Stalled": ("False", "Paused"),
             },
         ),
         (
@@ -67,6 +73,8 @@ def _table(**kwargs: object) -> dict[str, tuple[str, str]]:
                 "Recording": ("False", "Uploaded"),
                 "Degraded": ("False", "AsExpected"),
                 "Ready": ("True", "Uploaded"),
+                "Reconciling": ("False", "Uploaded"),
+                "Stalled": ("False", "Uploaded"),
             },
         ),
         (
@@ -76,6 +84,8 @@ def _table(**kwargs: object) -> dict[str, tuple[str, str]]:
                 "Recording": ("False", "Invoked"),
                 "Degraded": ("True", "SecretNotFound"),
                 "Ready": ("False", "Invoked"),
+                "Reconciling": ("True", "Invoked"),
+                "Stalled": ("False", "Invoked"),
             },
         ),
         (
@@ -85,6 +95,8 @@ def _table(**kwargs: object) -> dict[str, tuple[str, str]]:
                 "Recording": ("False", "Errored"),
                 "Degraded": ("False", "AsExpected"),
                 "Ready": ("False", "Errored"),
+                "Reconciling": ("False", "Errored"),
+                "Stalled": ("True", "Errored"),
             },
         ),
     ],
