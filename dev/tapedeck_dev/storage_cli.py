@@ -1,5 +1,6 @@
-"""`tapedeck-dev s3` (a local SeaweedFS with a bucket) and `tapedeck-dev fetch` (download a
-recording's objects through presigned URLs), for the demo."""
+"""`tapedeck-dev s3` (a local SeaweedFS with a bucket), `tapedeck-dev bucket` (create a bucket
+once its server answers: the chart's demo) and `tapedeck-dev fetch` (download a recording's
+objects through presigned URLs), for the demo."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -45,6 +47,26 @@ def _s3(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bucket(args: argparse.Namespace) -> int:
+    spec = StorageSpec.model_validate(yaml.safe_load(args.storage))
+    deadline = time.monotonic() + args.wait
+    while True:
+        try:
+            store = open_store(spec, credentials_from_env(os.environ, spec.type))
+            try:
+                store.ensure_bucket()
+            finally:
+                store.close()
+        except Exception as error:  # the server may still be starting: any failure waits
+            if time.monotonic() > deadline:
+                print(f"tapedeck-dev bucket: {spec.bucket}: {error}", file=sys.stderr)
+                return 1
+            time.sleep(2)
+        else:
+            print(f"bucket {spec.bucket} ready at {spec.endpoint}", flush=True)
+            return 0
+
+
 def _fetch(args: argparse.Namespace) -> int:
     spec = StorageSpec.model_validate(yaml.safe_load(args.storage))
     store = open_store(spec, credentials_from_env(os.environ, spec.type))
@@ -72,6 +94,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     s3.add_argument("--first-port", type=int, default=17600, help="S3 port; ~10 follow it")
     s3.add_argument("--bucket", default="recordings")
     s3.set_defaults(func=_s3)
+
+    bucket = commands.add_parser("bucket", help="create a bucket once its server answers")
+    bucket.add_argument("--storage", required=True, help="a spec.storage as JSON/YAML")
+    bucket.add_argument("--wait", type=float, default=300, help="seconds to keep trying")
+    bucket.set_defaults(func=_bucket)
 
     fetch = commands.add_parser("fetch", help="download objects through presigned URLs")
     fetch.add_argument("--storage", required=True, help="a spec.storage as JSON/YAML")

@@ -92,6 +92,15 @@ def values_schema() -> dict[str, Any]:
                 "transfers": _model(TransferSettings),
                 "webhooks": _model(WebhookSettings),
                 "bot": _model(BotSettings),
+                "demo": _object(
+                    {
+                        "enabled": {"type": "boolean"},
+                        "image": {"type": "string", "minLength": 1},
+                        "imagePullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]},
+                        "room": {"type": "integer", "minimum": 1},
+                        "participants": {"type": "integer", "minimum": 0, "maximum": 8},
+                    }
+                ),
             }
         ),
     }

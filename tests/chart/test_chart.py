@@ -51,7 +51,7 @@ def _of(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 
 def _settings(docs: list[dict[str, Any]], tmp_path: Path) -> Any:
-    [config] = _of(docs, "ConfigMap")
+    [config] = [c for c in _of(docs, "ConfigMap") if "settings.yaml" in c["data"]]
     path = tmp_path / "settings.yaml"
     path.write_text(config["data"]["settings.yaml"])
     return load_settings(path)
@@ -118,6 +118,26 @@ def test_each_example_renders_settings_the_operator_loads(helm: Path, tmp_path: 
             assert settings.storage.bucket == expected["storage"]["bucket"]
 
 
+def test_the_demo_points_the_default_storage_at_its_own_s3_server(
+    helm: Path, tmp_path: Path
+) -> None:
+    docs = render(helm, "--set", "demo.enabled=true", namespace="demo")
+    storage = _settings(docs, tmp_path).storage
+    assert storage is not None
+    assert storage.endpoint == "http://tapedeck-demo-s3.demo.svc:8333"
+    assert storage.secret_ref.name == "tapedeck-demo-s3"
+    services = {d["metadata"]["name"]: d["spec"]["ports"][0]["port"] for d in _of(docs, "Service")}
+    assert services["tapedeck-demo-s3"] == 8333
+    assert services["tapedeck-demo-janus"] == 8088
+    [secret] = _of(docs, "Secret")
+    assert set(secret["stringData"]) >= {"accessKeyId", "secretAccessKey"}
+    # An explicit default storage wins over the demo's, and the demo is off by default.
+    values = REPO / "examples" / "values-r2.yaml"
+    docs = render(helm, "--set", "demo.enabled=true", "--values", str(values))
+    assert _settings(docs, tmp_path).storage.type == "r2"  # type: ignore[union-attr]
+    assert not [d for d in render(helm) if "demo" in d["metadata"]["name"]]
+
+
 def test_crds_can_be_left_out_and_let_go(helm: Path) -> None:
     assert _of(render(helm, "--set", "crds.install=false"), "CustomResourceDefinition") == []
     [crd] = _of(render(helm, "--set", "crds.keep=false"), "CustomResourceDefinition")
@@ -150,9 +170,17 @@ def test_the_rendered_manifests_pass_the_api_server_and_podsecurity_restricted(
     namespace = "chart-dry-run"
     create_restricted_namespace(kubectl, namespace)
     manifest = tmp_path / "chart.yaml"
-    manifest.write_text(
-        yaml.safe_dump_all(render(helm, "--set", "crds.install=false", namespace=namespace))
+    # With the demo on, its Janus, S3 and meeting pods are checked too.
+    docs = render(
+        helm, "--set", "crds.install=false", "--set", "demo.enabled=true", namespace=namespace
     )
+    assert {d["metadata"]["name"] for d in _of(docs, "Deployment")} == {
+        "tapedeck",
+        "tapedeck-demo-janus",
+        "tapedeck-demo-s3",
+        "tapedeck-demo-meeting",
+    }
+    manifest.write_text(yaml.safe_dump_all(docs))
     done = subprocess.run(
         [*kubectl, "apply", "--dry-run=server", "-n", namespace, "-f", str(manifest)],
         capture_output=True,

@@ -1,10 +1,13 @@
 """The operator as the Helm chart installs it: the chart's Deployment, ServiceAccount, RBAC
 and settings ConfigMap applied to the API server, the pod run by the process kubelet with
-exactly the command, env and files the chart renders, recording one meeting end to end."""
+exactly the command, env and files the chart renders, recording one meeting end to end: with
+cluster-wide RBAC, and watching one namespace (another namespace's Recording left alone)."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -20,12 +23,23 @@ from tests.operator.conftest import (
     Cluster,
     Operator,
     record_composite,
+    recording_manifest,
     stop_and_wait,
     storage_spec,
 )
 from tests.waiting import eventually
 
 RELEASE_NAMESPACE = "tapedeck-chart"
+
+
+# Local differences only: the bots' ICE stays on loopback, and the operator's ports are free
+# ones on 127.0.0.1 (the process kubelet shares the host's network).
+LOCAL = [
+    'bot.env={"TAPEDECK_ICE_HOST_ADDRESSES": "127.0.0.1"}',
+    f"metrics.port={free_port()}",
+    f"health.port={free_port()}",
+    'listenAddress="127.0.0.1"',
+]
 
 
 def _render(values: list[str]) -> str:
@@ -47,33 +61,14 @@ def _operator_pod_logs(kubelet: Path) -> str:
     return "\n".join(log.read_text(errors="replace") for log in logs)
 
 
-def test_the_operator_runs_as_the_chart_installs_it(
-    cluster: Cluster,
-    operator: Operator,
-    kubectl: list[str],
-    kubelet: Path,
-    meeting: Meeting,
-    seaweed: SeaweedFS,
-    bucket: ObjectStore,
-    tmp_path: Path,
-) -> None:
-    meeting.join(0)
-    manifest = tmp_path / "chart.yaml"
-    # Local differences only: the bots' ICE stays on loopback, and the operator's ports are
-    # free ones on 127.0.0.1 (the process kubelet shares the host's network).
-    manifest.write_text(
-        _render(
-            [
-                'bot.env={"TAPEDECK_ICE_HOST_ADDRESSES": "127.0.0.1"}',
-                f"metrics.port={free_port()}",
-                f"health.port={free_port()}",
-                'listenAddress="127.0.0.1"',
-            ]
-        )
-    )
-    operator.stop()  # one operator at a time
+@contextlib.contextmanager
+def _installed(kubectl: list[str], operator: Operator, manifest: Path) -> Iterator[None]:
+    """The rendered chart applied and its operator pod Running, instead of the session's
+    operator (one operator at a time); deleted again afterwards."""
+    operator.stop()
     create_restricted_namespace(kubectl, RELEASE_NAMESPACE)
-    apply = [*kubectl, "-n", RELEASE_NAMESPACE, "apply", "-f", str(manifest)]
+    # Every rendered object names its namespace (the watched ones get Roles there).
+    apply = [*kubectl, "apply", "-f", str(manifest)]
     done = subprocess.run(apply, capture_output=True, text=True, timeout=120)
     try:
         assert done.returncode == 0, done.stderr
@@ -88,23 +83,85 @@ def test_the_operator_runs_as_the_chart_installs_it(
             return any(p["status"].get("phase") == "Running" for p in pods)
 
         eventually(running, timeout=60, what="the chart's operator pod")
-        record_composite(
-            cluster,
-            "charted",
-            meeting,
-            storage_spec(seaweed, bucket, cluster.namespace),
-            seconds=4,
-        )
-        status = stop_and_wait(cluster, "charted")
-        assert status["phase"] == "UPLOADED", status.get("error")
-        uid = cluster.get("recording", "charted")["metadata"]["uid"]
-        keys = [o.key for o in bucket.list_objects(f"{cluster.namespace}/{uid}/")]
-        assert any("_composite_" in key for key in keys)
-        assert status["downloadUrl"]
+        yield
+    finally:
+        for command in (
+            ["delete", "-f", str(manifest)],
+            ["delete", "namespace", RELEASE_NAMESPACE],
+        ):
+            subprocess.run(
+                [*kubectl, "-n", RELEASE_NAMESPACE, *command, "--timeout=60s"],
+                capture_output=True, timeout=120,
+            )  # fmt: skip
+        operator.start()
+
+
+def _records_one_meeting(
+    cluster: Cluster, meeting: Meeting, seaweed: SeaweedFS, bucket: ObjectStore, name: str
+) -> None:
+    record_composite(
+        cluster, name, meeting, storage_spec(seaweed, bucket, cluster.namespace), seconds=4
+    )
+    status = stop_and_wait(cluster, name)
+    assert status["phase"] == "UPLOADED", status.get("error")
+    uid = cluster.get("recording", name)["metadata"]["uid"]
+    keys = [o.key for o in bucket.list_objects(f"{cluster.namespace}/{uid}/")]
+    assert any("_composite_" in key for key in keys)
+    assert status["downloadUrl"]
+
+
+def test_the_operator_runs_as_the_chart_installs_it(
+    cluster: Cluster,
+    operator: Operator,
+    kubectl: list[str],
+    kubelet: Path,
+    meeting: Meeting,
+    seaweed: SeaweedFS,
+    bucket: ObjectStore,
+    tmp_path: Path,
+) -> None:
+    meeting.join(0)
+    manifest = tmp_path / "chart.yaml"
+    manifest.write_text(_render(LOCAL))
+    with _installed(kubectl, operator, manifest):
+        _records_one_meeting(cluster, meeting, seaweed, bucket, "charted")
         logs = _operator_pod_logs(kubelet)
         assert '"reconciled"' in logs
         assert "Forbidden" not in logs  # the chart's RBAC is enough
+
+
+def test_in_namespaced_mode_an_unwatched_namespace_is_left_alone(
+    cluster: Cluster,
+    operator: Operator,
+    kubectl: list[str],
+    kubelet: Path,
+    meeting: Meeting,
+    seaweed: SeaweedFS,
+    bucket: ObjectStore,
+    tmp_path: Path,
+) -> None:
+    meeting.join(0)
+    unwatched = Cluster(kubectl, "tapedeck-unwatched")
+    create_restricted_namespace(kubectl, unwatched.namespace)
+    manifest = tmp_path / "chart.yaml"
+    manifest.write_text(_render([*LOCAL, f'operator.watchNamespaces=["{cluster.namespace}"]']))
+    rendered = [doc for doc in yaml.safe_load_all(manifest.read_text()) if doc]
+    assert not [doc for doc in rendered if doc["kind"].startswith("Cluster")]
+    try:
+        with _installed(kubectl, operator, manifest):
+            unwatched.apply(recording_manifest("ignored", "ignored", meeting.url, meeting.room))
+            _records_one_meeting(cluster, meeting, seaweed, bucket, "namespaced")
+            # By now the operator has long had its chance at the unwatched Recording: the
+            # watched one went from apply to UPLOADED after it was applied.
+            assert "status" not in unwatched.get("recording", "ignored")
+            assert not unwatched.bot_pods("ignored")
+            logs = _operator_pod_logs(kubelet)
+            assert '"reconciled"' in logs
+            assert "Forbidden" not in logs
+            assert "(403)" not in logs  # the client's ApiException; kopf logs "Forbidden"
+            assert unwatched.namespace not in logs
     finally:
-        delete = [*kubectl, "-n", RELEASE_NAMESPACE, "delete", "-f", str(manifest)]
-        subprocess.run([*delete, "--timeout=60s"], capture_output=True, timeout=120)
-        operator.start()
+        subprocess.run(
+            [*kubectl, "delete", "namespace", unwatched.namespace, "--wait=false"],
+            capture_output=True, timeout=60,
+        )  # fmt: skip
