@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: test lint demo bench crds binaries clean
+.PHONY: test lint demo bench crds binaries clean images kind-up kind-down
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -65,6 +65,39 @@ demo: $(VENV)/.installed
 	kill $$s3; wait $$s3; $(VENV)/bin/tapedeck-dev janus down; exit $$status
 	@echo "demo: outputs in $(DEMO_OUT)/downloaded/ (logs in $(DEMO_OUT)/)."
 	@echo "To record through Kubernetes (the operator and a Recording), see tapedeck-dev up in the README."
+
+# Container images, named as the chart's defaults name them (tests/unit/test_image_names.py
+# keeps this, charts/tapedeck and the kind targets in agreement). CONTAINER_TOOL: docker or
+# podman; this repository's tests build them with buildah instead (tapedeck_dev.images).
+VERSION := 0.1.0
+REGISTRY ?= ghcr.io/tapedeck
+OPERATOR_IMAGE := $(REGISTRY)/operator:$(VERSION)
+BOT_IMAGE := $(REGISTRY)/bot:$(VERSION)
+DEMO_IMAGE := $(REGISTRY)/demo:$(VERSION)
+CONTAINER_TOOL ?= docker
+KIND ?= kind
+HELM ?= helm
+KIND_CLUSTER := tapedeck
+KIND_NAMESPACE := tapedeck
+images:
+	$(CONTAINER_TOOL) build -f operator/Dockerfile -t $(OPERATOR_IMAGE) .
+	$(CONTAINER_TOOL) build -f bot_image/Dockerfile -t $(BOT_IMAGE) .
+	$(CONTAINER_TOOL) build -f dev/Dockerfile -t $(DEMO_IMAGE) .
+
+# kind with the chart and its demo (Janus, participants, an S3 server) in one namespace that
+# enforces PodSecurity restricted. Record with: kubectl -n tapedeck apply -f examples/recording-kind-demo.yaml
+kind-up: images
+	$(KIND) get clusters | grep -qx $(KIND_CLUSTER) || $(KIND) create cluster --config kind-config.yaml
+	$(CONTAINER_TOOL) save $(OPERATOR_IMAGE) $(BOT_IMAGE) $(DEMO_IMAGE) -o /tmp/tapedeck-images.tar
+	$(KIND) load image-archive /tmp/tapedeck-images.tar --name $(KIND_CLUSTER)
+	kubectl create namespace $(KIND_NAMESPACE) --dry-run=client -o yaml | kubectl apply -f -
+	kubectl label --overwrite namespace $(KIND_NAMESPACE) pod-security.kubernetes.io/enforce=restricted
+	$(HELM) upgrade --install tapedeck charts/tapedeck --namespace $(KIND_NAMESPACE) --wait \
+	  --set operator.image.repository=$(REGISTRY)/operator --set operator.image.tag=$(VERSION) \
+	  --set bot.image=$(BOT_IMAGE) --set demo.image=$(DEMO_IMAGE) --set demo.enabled=true
+
+kind-down:
+	$(KIND) delete cluster --name $(KIND_CLUSTER)
 
 bench: $(VENV)/.installed binaries
 	$(PY) -m bench
