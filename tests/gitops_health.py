@@ -1,5 +1,5 @@
 """How GitOps tools judge live objects, from the real libraries: kstatus (sigs.k8s.io/cli-utils,
-read by Argo CD, Flux and kpt) and our Argo CD health script run in gopher-lua, both by the
+read by Flux and kpt) and our Argo CD health script run in gopher-lua, both by the
 `dev/gitops-health` program on `kubectl get -o json`."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 // gitops-health prints how GitOps tools judge Kubernetes objects: the kstatus verdict (the
-// library Argo CD, Flux and kpt read) and, given -argocd-lua FILE, the result of an Argo CD
+// library Flux and kpt read) and, given -argocd-lua FILE, the result of an Argo CD
 // health script, run in gopher-lua as Argo CD runs it. It reads one object or a List as JSON
 // on stdin, as `kubectl get -o json` prints them, and writes one JSON line per object:
 // {"name": ..., "kstatus": {"status": ..., "message": ...}, "argocd": {...}}.
@@ -74,7 +74,7 @@ func argoHealth(path string, obj map[string]any) (verdict, error) {
 	if !ok {
 		return verdict{}, fmt.Errorf("%s returned %s, not a table", path, l.Get(-1).Type())
 	}
-	return verdict{table.RawGetString("status").String(), table.RawGetString("message").String()}, nil
+	return verdict{lua.LVAsString(table.RawGetString("status")), lua.LVAsString(table.RawGetString("message"))}, nil
 }
 
 func toLua(l *lua.LState, value any) lua.LValue {

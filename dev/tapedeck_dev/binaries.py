@@ -35,7 +35,7 @@ __all__ = [
 KUBERNETES_VERSION = "v1.34.3"
 ETCD_VERSION = "v3.6.13"
 HELM_VERSION = "v3.22.0"
-# sigs.k8s.io/cli-utils, whose kstatus library is how Argo CD, Flux and kpt read health.
+# sigs.k8s.io/cli-utils, whose kstatus library is how Flux and kpt read health.
 CLI_UTILS_VERSION = "v0.37.2"
 GITOPS_HEALTH_SOURCE = Path(__file__).resolve().parent.parent / "gitops-health"
 

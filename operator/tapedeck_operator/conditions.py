@@ -3,7 +3,7 @@
 `BotScheduled`, `Recording`, `Degraded` and `Ready` (True once UPLOADED, so that
 `kubectl wait --for=condition=Ready` works), each with observedGeneration. `Reconciling`
 (True until UPLOADED or ERRORED) and `Stalled` (True once ERRORED) are kstatus' abnormal-true
-pair, which is how Argo CD, Flux and kpt tell InProgress, Current and Failed apart: without
+pair, which is how Flux and kpt (kstatus) tell InProgress, Current and Failed apart: without
 them kstatus reads a False `Ready` as InProgress forever, even for an ERRORED recording.
 `lastTransitionTime` moves only when a condition's status flips.
 """

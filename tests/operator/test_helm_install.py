@@ -18,6 +18,7 @@ from tapedeck_dev.cluster import free_port
 from tapedeck_dev.stack import create_restricted_namespace
 from tapedeck_dev.storage_servers import SeaweedFS
 from tests.conftest import REPO
+from tests.gitops_health import health
 from tests.janus.conftest import Meeting
 from tests.operator.conftest import (
     Cluster,
@@ -153,8 +154,16 @@ def test_in_namespaced_mode_an_unwatched_namespace_is_left_alone(
             _records_one_meeting(cluster, meeting, seaweed, bucket, "namespaced")
             # By now the operator has long had its chance at the unwatched Recording: the
             # watched one went from apply to UPLOADED after it was applied.
-            assert "status" not in unwatched.get("recording", "ignored")
+            # Only the CRD's defaults: no phase, no condition, never observed.
+            untouched = unwatched.get("recording", "ignored")["status"]
+            assert untouched["observedGeneration"] == 0
+            assert "phase" not in untouched
+            assert untouched["conditions"] == []
             assert not unwatched.bot_pods("ignored")
+            # GitOps health of a Recording no operator has seen: not done yet, as it should be.
+            verdict = health(kubectl, unwatched.namespace, "recording", "ignored")
+            assert verdict.kstatus.status == "InProgress"
+            assert verdict.argocd.status == "Progressing"
             logs = _operator_pod_logs(kubelet)
             assert '"reconciled"' in logs
             assert "Forbidden" not in logs

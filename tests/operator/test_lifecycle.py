@@ -135,7 +135,7 @@ def test_apply_pause_resume_stop_reaches_uploaded_with_decodable_outputs(
     status = eventually(listed, timeout=30, what="both participants in the status")
     started = utc(status["startedAt"])
     _check_bot_rbac(cluster, kubeconfig, "standup")
-    # GitOps health while it records: kstatus (Argo CD, Flux) InProgress, our Argo CD script
+    # GitOps health while it records: kstatus (Flux, kpt) InProgress, our Argo CD script
     # Progressing; Suspended while paused; Current and Healthy once uploaded.
     assert _health(cluster, "standup") == ("InProgress", "Progressing")
 

@@ -64,7 +64,7 @@ def test_bad_references_are_reported_with_the_field_to_fix(
         lambda: _condition(cluster.status("wrong-room"), "Ready")["message"] == wrong["error"],
         what="the bot's error in the Ready condition",
     )
-    # GitOps health: kstatus (Argo CD, Flux) reads an ERRORED Recording as Failed, and our Argo
+    # GitOps health: kstatus (Flux, kpt) reads an ERRORED Recording as Failed, and our Argo
     # CD script as Degraded, both with the error.
     verdict = health(cluster.kubectl, cluster.namespace, "recording", "wrong-room")
     assert (verdict.kstatus.status, verdict.kstatus.message) == ("Failed", wrong["error"])

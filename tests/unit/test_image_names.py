@@ -68,3 +68,10 @@ def test_the_kind_targets_name_the_cluster_of_kind_config() -> None:
         cwd=REPO, capture_output=True, text=True, check=True, timeout=60,
     ).stdout  # fmt: skip
     assert re.search(rf"delete cluster --name {cluster}$", down.strip())
+    # Everything after the cluster exists goes to its context, never to the current one.
+    context = f"kind-{cluster}"
+    kubectl = [c for c in commands if c[0] == "kubectl"]
+    assert kubectl
+    assert all(c[1:3] == ["--context", context] for c in kubectl)
+    [helm] = [c for c in commands if c[1:3] == ["upgrade", "--install"]]
+    assert _option(helm, "--kube-context") == [context]

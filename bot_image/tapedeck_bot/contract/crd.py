@@ -97,6 +97,9 @@ def build_crd() -> dict[str, Any]:
     spec["description"] = "What to record and where to put it."
     status = openapi_schema(RecordingStatus)
     status["description"] = "Written by the bot (phase, history, outputs) and the operator."
+    # Served as observedGeneration 0 until the operator first writes: kstatus (Flux, kpt) then
+    # reads a Recording no operator has seen as InProgress, where no status at all is Current.
+    status["default"] = {"observedGeneration": 0}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
