@@ -36,63 +36,53 @@ lint: $(VENV)/.installed
 test: lint binaries
 	$(PY) -m pytest -p no:cacheprovider
 
-# Until the demo moves onto Kubernetes, it runs the bot's data plane alone: three synthetic
-# participants in a local Janus room (a fourth joins late), recorded as a composite and
-# per-participant tracks that stream to a local S3 server (SeaweedFS) while recording, then
-# downloaded through presigned URLs. Everything binds to 127.0.0.1.
-DEMO_OUT ?= demo-out
-DEMO_STORAGE = {"type": "s3", "region": "us-east-1", "endpoint": "http://127.0.0.1:17600", \
-  "bucket": "recordings", "path": "demo", "secretRef": {"name": "local"}}
-export TAPEDECK_STORAGE_ACCESS_KEY_ID ?= tapedeck-dev
-export TAPEDECK_STORAGE_SECRET_ACCESS_KEY ?= tapedeck-dev-secret
+# The whole system on this machine (dev/tapedeck_dev/demo.py): control plane, process kubelet,
+# Janus, SeaweedFS, a synthetic meeting, the Helm chart's operator and a Recording, recorded,
+# paused, resumed, stopped, downloaded into ./recordings/ with a contact sheet; webhooks
+# verified. Everything binds to 127.0.0.1; the process kubelet needs root. Ctrl-C stops it all.
+DEMO_SECONDS ?= 30
 demo: $(VENV)/.installed
-	@command -v janus >/dev/null || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; \
-	  chmod +x /usr/sbin/policy-rc.d; apt-get update -qq; \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq janus gcc; rm -f /usr/sbin/policy-rc.d; }
-	$(VENV)/bin/tapedeck-dev janus up
-	rm -rf $(DEMO_OUT) && mkdir -p $(DEMO_OUT)
-	$(VENV)/bin/tapedeck-dev s3 --dir $(DEMO_OUT)/s3 > $(DEMO_OUT)/s3.log 2>&1 & s3=$$!; \
-	until grep -q "s3 ready" $(DEMO_OUT)/s3.log; do kill -0 $$s3 || exit 1; sleep 0.2; done; \
-	$(VENV)/bin/tapedeck-dev meeting --room 4242 --participants 4 --join-at 0,0,0,8 \
-	  --seconds 30 > $(DEMO_OUT)/meeting.log 2>&1 & meeting=$$!; sleep 4; \
-	TAPEDECK_ICE_HOST_ADDRESSES=127.0.0.1 $(VENV)/bin/tapedeck-bot record \
-	  --janus http://127.0.0.1:8088/janus --room 4242 --seconds 20 \
-	  --out composite.mp4 --tracks tracks --upload '$(DEMO_STORAGE)' --recording-id standup-1 \
-	  --spool $(DEMO_OUT)/spool 2> $(DEMO_OUT)/bot.log | grep -v "^recording"; \
-	status=$${PIPESTATUS[0]}; wait $$meeting; \
-	if [ $$status -eq 0 ]; then $(VENV)/bin/tapedeck-dev fetch --storage '$(DEMO_STORAGE)' \
-	  --prefix demo/standup-1/ --out $(DEMO_OUT)/downloaded; status=$$?; fi; \
-	kill $$s3; wait $$s3; $(VENV)/bin/tapedeck-dev janus down; exit $$status
-	@echo "demo: outputs in $(DEMO_OUT)/downloaded/ (logs in $(DEMO_OUT)/)."
-	@echo "To record through Kubernetes (the operator and a Recording), see tapedeck-dev up in the README."
+	@command -v janus >/dev/null && command -v cc >/dev/null || { \
+	  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; \
+	  apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq janus gcc; \
+	  rm -f /usr/sbin/policy-rc.d; }
+	@$(VENV)/bin/tapedeck-dev binaries > /dev/null
+	@$(VENV)/bin/tapedeck-dev demo --seconds $(DEMO_SECONDS)
 
 # Container images, named as the chart's defaults name them (tests/unit/test_image_names.py
 # keeps this, charts/tapedeck and the kind targets in agreement). CONTAINER_TOOL: docker or
-# podman; this repository's tests build them with buildah instead (tapedeck_dev.images).
+# podman for `make images`; kind-up needs docker. This repository's tests build the images with
+# buildah instead (tapedeck_dev.images).
 VERSION := 0.1.0
 REGISTRY ?= ghcr.io/tapedeck
 OPERATOR_IMAGE := $(REGISTRY)/operator:$(VERSION)
 BOT_IMAGE := $(REGISTRY)/bot:$(VERSION)
 DEMO_IMAGE := $(REGISTRY)/demo:$(VERSION)
 CONTAINER_TOOL ?= docker
+# BuildKit's attestations make `docker save` write an index that `kind load` cannot import.
+BUILD_FLAGS ?= $(if $(filter docker,$(CONTAINER_TOOL)),--provenance=false --sbom=false)
 KIND ?= kind
 HELM ?= helm
 KIND_CLUSTER := tapedeck
 KIND_NAMESPACE := tapedeck
 images:
-	$(CONTAINER_TOOL) build -f operator/Dockerfile -t $(OPERATOR_IMAGE) .
-	$(CONTAINER_TOOL) build -f bot_image/Dockerfile -t $(BOT_IMAGE) .
-	$(CONTAINER_TOOL) build -f dev/Dockerfile -t $(DEMO_IMAGE) .
+	$(CONTAINER_TOOL) build $(BUILD_FLAGS) -f operator/Dockerfile -t $(OPERATOR_IMAGE) .
+	$(CONTAINER_TOOL) build $(BUILD_FLAGS) -f bot_image/Dockerfile -t $(BOT_IMAGE) .
+	$(CONTAINER_TOOL) build $(BUILD_FLAGS) -f dev/Dockerfile -t $(DEMO_IMAGE) .
 
 # kind with the chart and its demo (Janus, participants, an S3 server) in one namespace that
 # enforces PodSecurity restricted. Record with: kubectl -n tapedeck apply -f examples/recording-kind-demo.yaml
+kind-up: CONTAINER_TOOL = docker
 kind-up: images
 	$(KIND) get clusters | grep -qx $(KIND_CLUSTER) || $(KIND) create cluster --config kind-config.yaml
-	$(CONTAINER_TOOL) save $(OPERATOR_IMAGE) $(BOT_IMAGE) $(DEMO_IMAGE) -o /tmp/tapedeck-images.tar
+	docker save $(OPERATOR_IMAGE) $(BOT_IMAGE) $(DEMO_IMAGE) -o /tmp/tapedeck-images.tar
 	$(KIND) load image-archive /tmp/tapedeck-images.tar --name $(KIND_CLUSTER)
-	kubectl create namespace $(KIND_NAMESPACE) --dry-run=client -o yaml | kubectl apply -f -
-	kubectl label --overwrite namespace $(KIND_NAMESPACE) pod-security.kubernetes.io/enforce=restricted
-	$(HELM) upgrade --install tapedeck charts/tapedeck --namespace $(KIND_NAMESPACE) --wait \
+	kubectl --context kind-$(KIND_CLUSTER) create namespace $(KIND_NAMESPACE) \
+	  --dry-run=client -o yaml | kubectl --context kind-$(KIND_CLUSTER) apply -f -
+	kubectl --context kind-$(KIND_CLUSTER) label --overwrite namespace $(KIND_NAMESPACE) \
+	  pod-security.kubernetes.io/enforce=restricted
+	$(HELM) upgrade --install tapedeck charts/tapedeck --kube-context kind-$(KIND_CLUSTER) \
+	  --namespace $(KIND_NAMESPACE) --wait \
 	  --set operator.image.repository=$(REGISTRY)/operator --set operator.image.tag=$(VERSION) \
 	  --set bot.image=$(BOT_IMAGE) --set demo.image=$(DEMO_IMAGE) --set demo.enabled=true
 

@@ -79,22 +79,37 @@ def _participant(args: argparse.Namespace) -> int:
 
 
 def _meeting(args: argparse.Namespace) -> int:
-    from tapedeck_dev.participant import run_meeting
+    from tapedeck_dev.participant import MeetingFailed, run_meeting
 
-    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
-        asyncio.run(
-            run_meeting(
-                args.janus,
-                args.room,
-                args.participants,
-                join_at=_floats(args.join_at),
-                leave_at=_floats(args.leave_at),
-                sync=args.sync,
-                videocodec=args.codec,
-                seconds=args.seconds,
+    try:
+        with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+            asyncio.run(
+                run_meeting(
+                    args.janus,
+                    args.room,
+                    args.participants,
+                    join_at=_floats(args.join_at),
+                    leave_at=_floats(args.leave_at),
+                    sync=args.sync,
+                    videocodec=args.codec,
+                    seconds=args.seconds,
+                )
             )
-        )
+    except MeetingFailed as error:
+        print(f"tapedeck-dev meeting: {error}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from tapedeck_dev.demo import DemoOptions, run_demo
+
+    hold = sys.stdin.isatty() if args.hold is None else args.hold
+    options = DemoOptions(
+        repo=Path(args.repo), seconds=args.seconds, state=Path(args.state), out=Path(args.out),
+        hold=hold,
+    )  # fmt: skip
+    return run_demo(options)
 
 
 def _binaries(args: argparse.Namespace) -> int:
@@ -220,6 +235,17 @@ def _parser() -> argparse.ArgumentParser:
     meeting.add_argument("--sync", action="store_true", help="flash + click once a second")
     meeting.add_argument("--codec", choices=["vp8", "h264"])
     meeting.set_defaults(func=_meeting)
+
+    demo = commands.add_parser("demo", help="the whole system on this machine (make demo)")
+    demo.add_argument("--seconds", type=float, default=30, help="recording time, pause included")
+    demo.add_argument("--repo", default=".", help="the checkout (the chart, the examples)")
+    demo.add_argument("--state", default="demo-out", help="logs and data (wiped at start)")
+    demo.add_argument("--out", default="recordings", help="the downloads and contact sheet")
+    demo.add_argument(
+        "--hold", action=argparse.BooleanOptionalAction, help="wait for Ctrl-C at the end "
+        "(default: when run from a terminal)"
+    )  # fmt: skip
+    demo.set_defaults(func=_demo)
 
     up = commands.add_parser(
         "up", help="control plane + process kubelet + operator, until Ctrl-C (dev only)"

@@ -260,6 +260,9 @@ class LocalCluster:
             f"--cert-dir={self.root / 'apiserver-certs'}",
             "--allow-privileged=false",
             "--profiling=false",
+            # `kubectl logs` goes to the process kubelet at its node's InternalIP, 127.0.0.1;
+            # its Hostname resolves nowhere.
+            "--kubelet-preferred-address-types=InternalIP",
         ]
 
     def _controller_manager_args(self) -> list[str]:

@@ -8,6 +8,7 @@ the API server, so `kubernetes.config.load_incluster_config()` works as in a clu
 applies to the process. Exited containers restart in place as restartPolicy says, with the
 kubelet's back-off. Deleting a pod sends SIGTERM, waits the grace period, then SIGKILL, and
 removes the pod's directory (its volumes with it). Stopping the kubelet stops its pods too.
+Its log endpoint (`kubelet_logs.py`) answers the API server's `kubectl logs` proxying.
 
 Mount namespaces need root.
 """
@@ -33,6 +34,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tapedeck_dev.kubeclient import MERGE_PATCH, api_client, error_message, read_json
+from tapedeck_dev.kubelet_logs import LogServer
 from tapedeck_dev.podenv import EnvError, expand, resolve_env
 from tapedeck_dev.podmounts import (
     SERVICE_ACCOUNT_DIR,
@@ -190,6 +192,7 @@ class ProcessKubelet:
         self._server = server
         self._ca_pem = ca_pem
         self._pods: dict[str, RunningPod] = {}
+        self._logs: LogServer | None = None
         # Found once on the kubelet's PATH: a pod's env may set a PATH of its own.
         unshare = shutil.which("unshare")
         if unshare is None:
@@ -210,16 +213,21 @@ class ProcessKubelet:
     def run(self, stop: Any, poll_s: float = 0.3) -> None:
         """Sync until `stop.is_set()`; then stop every pod's processes."""
         self.root.mkdir(parents=True, exist_ok=True)
+        self._logs = LogServer(self.root)
+        self._logs.start()
         last_heartbeat = -_HEARTBEAT_S
-        while not stop.is_set():
-            try:
-                if time.monotonic() - last_heartbeat > _HEARTBEAT_S:
-                    self.register_node()
-                    last_heartbeat = time.monotonic()
-                self.sync_once()
-            except _API_ERRORS as exc:  # the API server may be away; the pods keep running
-                log.warning("sync failed: %s", exc)
-            stop.wait(poll_s)
+        try:
+            while not stop.is_set():
+                try:
+                    if time.monotonic() - last_heartbeat > _HEARTBEAT_S:
+                        self.register_node()
+                        last_heartbeat = time.monotonic()
+                    self.sync_once()
+                except _API_ERRORS as exc:  # the API server may be away; the pods keep running
+                    log.warning("sync failed: %s", exc)
+                stop.wait(poll_s)
+        finally:
+            self._logs.stop()
         self._stop_all()
 
     def _stop_all(self) -> None:
@@ -281,6 +289,12 @@ class ProcessKubelet:
                 {"type": "InternalIP", "address": "127.0.0.1"},
                 {"type": "Hostname", "address": self.node_name},
             ],
+            # Where the API server sends `kubectl logs`: the log endpoint, once running.
+            **(
+                {"daemonEndpoints": {"kubeletEndpoint": {"Port": self._logs.port}}}
+                if self._logs
+                else {}
+            ),
             "nodeInfo": {
                 "kubeletVersion": "v0.0.0-tapedeck-process-kubelet",
                 "operatingSystem": "linux",

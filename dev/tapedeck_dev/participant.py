@@ -13,11 +13,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
-from tapedeck_bot.janus.client import JanusHandle, JanusSession
+from tapedeck_bot.janus.client import JanusHandle, JanusSession, JanusUnavailable
 from tapedeck_bot.webrtc import restrict_host_candidates, rtc_configuration
 from tapedeck_dev.media import COLORS, ColorTrack, MediaClock, ToneTrack
 
@@ -191,6 +192,33 @@ def spawn_participant(
     )
 
 
+_JANUS_WAIT_S = 60
+
+
+class MeetingFailed(RuntimeError):
+    """A participant ended on its own, so the meeting is no longer what was asked for."""
+
+
+async def _with_janus(call: Callable[[], Awaitable[None]], wait_s: float) -> None:
+    """`call`, tried again while Janus does not answer yet (a Service without endpoints)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            await call()
+            return
+        except JanusUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(1)
+
+
+def _check_alive(procs: dict[int, subprocess.Popen[str]], left: set[int]) -> None:
+    for i, proc in procs.items():
+        if i not in left and (code := proc.poll()) is not None:
+            name = participant_plan(i + 1)[i][0]
+            raise MeetingFailed(f"participant {name} exited with status {code}")
+
+
 async def run_meeting(
     url: str,
     room: int,
@@ -203,8 +231,9 @@ async def run_meeting(
     seconds: float | None,
 ) -> None:
     """Run `count` participant processes; participant i joins at join_at[i] and leaves at
-    leave_at[i] seconds (missing entries: at once, and never)."""
-    await ensure_room(url, room)
+    leave_at[i] seconds (missing entries: at once, and never). Waits up to a minute for Janus
+    to answer; raises MeetingFailed when a participant ends that was not meant to leave."""
+    await _with_janus(lambda: ensure_room(url, room), _JANUS_WAIT_S)
     # SIGTERM must end the participants too: cancel this task so that `finally` runs.
     this = asyncio.current_task()
     assert this is not None
@@ -215,17 +244,23 @@ async def run_meeting(
         [(join_at[i] if i < len(join_at) else 0.0, "join", i) for i in range(count)]
         + [(leave_at[i], "leave", i) for i in range(min(count, len(leave_at))) if leave_at[i] >= 0]
     )
+    left: set[int] = set()
+    end = None if seconds is None else started + seconds
     try:
         for at, what, i in events:
-            await asyncio.sleep(max(0.0, at - (time.monotonic() - started)))
+            while time.monotonic() - started < at:
+                _check_alive(procs, left)
+                await asyncio.sleep(min(1.0, at - (time.monotonic() - started)))
             if what == "join":
                 procs[i] = spawn_participant(url, room, i, sync=sync, videocodec=videocodec)
                 print(f"{time.monotonic() - started:.1f}s join {participant_plan(i + 1)[i][0]}")
             elif i in procs:
+                left.add(i)
                 procs[i].send_signal(signal.SIGTERM)
                 print(f"{time.monotonic() - started:.1f}s leave {participant_plan(i + 1)[i][0]}")
-        remaining = None if seconds is None else max(0.0, seconds - (time.monotonic() - started))
-        await asyncio.sleep(remaining if remaining is not None else 3600 * 24)
+        while end is None or time.monotonic() < end:
+            _check_alive(procs, left)
+            await asyncio.sleep(1.0 if end is None else min(1.0, end - time.monotonic()))
     finally:
         for proc in procs.values():
             if proc.poll() is None:

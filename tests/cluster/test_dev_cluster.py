@@ -71,6 +71,18 @@ def test_up_is_idempotent_and_down_stops_everything(tmp_path: Path) -> None:
             timeout=60,
         )
         assert json.loads(version.stdout)["serverVersion"]["gitVersion"] == "v1.34.3"
+        # A cluster without the CRD: kubectl tapedeck says so, and how to install it.
+        plugin = subprocess.run(
+            [str(Path(sys.executable).parent / "kubectl-tapedeck"),
+             f"--kubeconfig={state / 'admin.kubeconfig'}", "status", "standup"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert plugin.returncode == 1
+        assert plugin.stderr.strip().splitlines() == [
+            "error: the Recording CRD (recordings.tapedeck.dev) is not installed in this cluster: "
+            "kubectl apply -f crds/recording.yaml, or install the chart (helm install tapedeck "
+            "charts/tapedeck)"
+        ]
     finally:
         down = _dev("cluster", "down", "--dir", str(state))
     assert down.returncode == 0, down.stderr

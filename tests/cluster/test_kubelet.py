@@ -118,6 +118,23 @@ def test_env_from_secret_and_field_ref_and_exit_code(
     assert terminated["message"] == f"TOKEN=s3cr3t POD=envy UID={uid} HELLO=hi-envy"
 
 
+def test_the_api_server_serves_a_containers_log_from_the_kubelet(
+    kube: client.ApiClient, namespace: str
+) -> None:
+    """`kubectl logs` goes from the API server to the kubelet's log endpoint."""
+    script = """
+        for i in range(5):
+            print(f"line {i}", flush=True)
+    """
+    _create_pod(kube, namespace, _python_pod("talker", script))
+    eventually(lambda: _finished(kube, namespace, "talker"), what="pod to finish")
+    core = client.CoreV1Api(kube)
+    whole = core.read_namespaced_pod_log("talker", namespace, container="main")
+    assert whole.splitlines() == [f"line {i}" for i in range(5)]
+    tail = core.read_namespaced_pod_log("talker", namespace, tail_lines=2)
+    assert tail.splitlines() == ["line 3", "line 4"]
+
+
 def test_missing_secret_keeps_pod_waiting_with_a_reason(
     kube: client.ApiClient, namespace: str
 ) -> None:
