@@ -64,10 +64,11 @@ def _leftovers(clone: Path) -> list[str]:
 def _demo(clone: Path, log: Path) -> subprocess.Popen[str]:
     env = dict(os.environ, DEMO_SECONDS=str(SECONDS))
     env.pop("VIRTUAL_ENV", None)
-    return subprocess.Popen(
-        ["make", "demo"], cwd=clone, env=env, text=True, stdin=subprocess.DEVNULL,
-        stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    with log.open("w") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            ["make", "demo"], cwd=clone, env=env, text=True, stdin=subprocess.DEVNULL,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
 
 
 def _wait_for(log: Path, text: str, proc: subprocess.Popen[str], timeout: float) -> None:
@@ -101,11 +102,12 @@ def test_make_demo_from_a_clean_clone(tmp_path: Path) -> None:
     # 2. A second run, to the end; it holds (as from a terminal) once it is done.
     second = tmp_path / "second.log"
     env_hold = dict(os.environ, DEMO_SECONDS=str(SECONDS))
-    proc = subprocess.Popen(
-        ["script", "-qfec", "make demo", "/dev/null"],  # a terminal: the demo holds at the end
-        cwd=clone, env=env_hold, text=True, stdin=subprocess.PIPE,
-        stdout=second.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    with second.open("w") as out:
+        proc = subprocess.Popen(
+            ["script", "-qfec", "make demo", "/dev/null"],  # a terminal: the demo holds at the end
+            cwd=clone, env=env_hold, text=True, stdin=subprocess.PIPE,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
     _wait_for(second, "Press Ctrl-C to stop everything", proc, timeout=600)
     output = second.read_text(errors="replace")
 
@@ -123,6 +125,7 @@ def test_make_demo_from_a_clean_clone(tmp_path: Path) -> None:
     proc.stdin.write("\x03")
     proc.stdin.flush()
     proc.wait(timeout=180)
+    proc.stdin.close()
     assert "everything is stopped" in second.read_text(errors="replace")
     assert _leftovers(clone) == []
 
