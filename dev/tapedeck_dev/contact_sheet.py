@@ -31,7 +31,9 @@ def contact_sheet(
         wanted = sample_times(duration, count)
         thumbnails: list[tuple[float, Image.Image]] = []
         for frame in container.decode(stream):
-            if frame.time is None or len(thumbnails) == count:
+            if len(thumbnails) == count:
+                break
+            if frame.time is None:
                 continue
             if frame.time >= wanted[len(thumbnails)]:
                 rgb = frame.reformat(width, height, format="rgb24").to_ndarray()

@@ -34,8 +34,13 @@ from tapedeck_dev.binaries import KUBERNETES_VERSION, ensure_helm
 from tapedeck_dev.cluster import LocalCluster, free_port
 from tapedeck_dev.contact_sheet import contact_sheet
 from tapedeck_dev.janus import JanusServer
-from tapedeck_dev.stack import OPERATOR_NAMESPACE, create_restricted_namespace, kubelet_command
-from tapedeck_dev.storage_servers import SeaweedFS, SeaweedPorts
+from tapedeck_dev.stack import (
+    OPERATOR_NAMESPACE,
+    create_restricted_namespace,
+    kubelet_command,
+    wait_established,
+)
+from tapedeck_dev.storage_servers import SeaweedFS, SeaweedPorts, stop_group
 from tapedeck_dev.webhook_receiver import Receiver, new_secret, verified
 
 __all__ = ["DemoOptions", "run_demo"]
@@ -69,16 +74,6 @@ def _spawn(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Pop
             command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=env, start_new_session=True,
         )  # fmt: skip
-
-
-def _stop(child: subprocess.Popen[bytes], grace_s: float = 30) -> None:
-    if child.poll() is None:
-        child.send_signal(signal.SIGTERM)
-        try:
-            child.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
 
 
 class _Kubectl:
@@ -164,11 +159,8 @@ def _install_chart(
         f"--from-literal=secretAccessKey={SECRET_KEY}",
     )  # fmt: skip
     kubectl("apply", "-f", str(opts.state / "chart.yaml"))
-    kubectl("wait", "--for=condition=Established", "crd/recordings.tapedeck.dev", "--timeout=60s")
-    kubectl(
-        "-n", OPERATOR_NAMESPACE, "wait", "--for=condition=Ready", "pod",
-        "-l", "app.kubernetes.io/name=tapedeck-operator", "--timeout=120s",
-    )  # fmt: skip
+    wait_established(kubectl.argv, "crd/recordings.tapedeck.dev")
+    kubectl("-n", OPERATOR_NAMESPACE, "rollout", "status", "deploy/tapedeck", "--timeout=120s")
 
 
 def _drive(kubectl: _Kubectl, seconds: float, problems: list[str]) -> None:
@@ -188,8 +180,8 @@ def _drive(kubectl: _Kubectl, seconds: float, problems: list[str]) -> None:
         state("Recording")
         time.sleep(max(0.0, began + seconds - time.monotonic()))
         state("Stopped")
-    except RuntimeError as error:
-        problems.append(str(error))
+    except Exception as error:  # reported by the main thread, which then stops the demo
+        problems.append(f"{type(error).__name__}: {error}")
 
 
 def _webhooks(receiver: Receiver, secret: str) -> list[str]:
@@ -245,13 +237,15 @@ def run_demo(opts: DemoOptions) -> int:
             file=sys.stderr,
         )
         return 1
-    shutil.rmtree(opts.state, ignore_errors=True)
-    shutil.rmtree(opts.out, ignore_errors=True)
-    opts.state.mkdir(parents=True)
-    opts.out.mkdir(parents=True)
+    for directory in (opts.state, opts.out):
+        _fresh(directory)
     logs = opts.state / "logs"
     logs.mkdir()
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    env = dict(
+        os.environ,
+        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        PYTHONUNBUFFERED="1",  # children's logs as they happen
+    )
     problems: list[str] = []
     try:
         with _teardown_on_signals() as stack:
@@ -268,7 +262,7 @@ def run_demo(opts: DemoOptions) -> int:
             kubelet = _spawn(
                 kubelet_command(kubeconfig, opts.state / "pods"), logs / "kubelet.log", env
             )
-            stack.callback(_stop, kubelet, 60)
+            stack.callback(stop_group, kubelet, 60)
 
             _say("Janus (VideoRoom), SeaweedFS (S3) and a webhook receiver")
             janus = JanusServer(opts.state / "janus")
@@ -299,7 +293,7 @@ def run_demo(opts: DemoOptions) -> int:
                 logs / "meeting.log",
                 env,
             )
-            stack.callback(_stop, meeting)
+            stack.callback(stop_group, meeting)
             # The meeting creates the room before its first participant joins.
             _wait("the meeting's room", lambda: _joined(meeting, logs / "meeting.log"), 90)
 
@@ -313,7 +307,6 @@ def run_demo(opts: DemoOptions) -> int:
             subprocess.run(
                 [str(BIN / "kubectl-tapedeck"), "-n", NAMESPACE, "status", RECORDING, "--watch"],
                 env=plugin_env, check=True, timeout=opts.seconds + 300,
-                start_new_session=True,  # Ctrl-C is ours to handle; run() kills it then
             )  # fmt: skip
             driver.join(timeout=5)
             if problems:
@@ -350,6 +343,16 @@ def run_demo(opts: DemoOptions) -> int:
         return 1
     print("\ndone: everything is stopped; the outputs stay in " + str(opts.out))
     return 0
+
+
+def _fresh(directory: Path) -> None:
+    """Empty the directory of an earlier run. Only below the working directory, so that a
+    mistyped --state or --out never wipes anything else."""
+    here, target = Path.cwd().resolve(), directory.resolve()
+    if target == here or not target.is_relative_to(here):
+        raise SystemExit(f"tapedeck-dev demo: {directory} must be a folder below {here}")
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
 
 
 def _bucket(seaweed: SeaweedFS) -> None:

@@ -228,7 +228,7 @@ class ProcessKubelet:
                 stop.wait(poll_s)
         finally:
             self._logs.stop()
-        self._stop_all()
+            self._stop_all()
 
     def _stop_all(self) -> None:
         """SIGTERM every pod, SIGKILL what is left after a short grace.

@@ -14,6 +14,7 @@ import urllib.parse
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from tapedeck_dev.certs import Authority
 
@@ -34,12 +35,26 @@ def _tail(data: bytes, lines: int) -> bytes:
     return b"".join(kept)
 
 
+class _TLSServer(ThreadingHTTPServer):
+    """TLS per connection, in the connection's own thread with a timeout: a client that
+    connects and says nothing holds up neither other requests nor shutdown."""
+
+    daemon_threads = True
+    context: ssl.SSLContext
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        request.settimeout(_TIMEOUT_S)
+        with self.context.wrap_socket(request, server_side=True) as tls:
+            super().finish_request(tls, client_address)
+
+
+_TIMEOUT_S = 10
+
+
 class LogServer:
     def __init__(self, root: Path) -> None:
         self.root = root
-        handler = self._handler()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
+        self._server = _TLSServer(("127.0.0.1", 0), self._handler())
         serving = Authority("tapedeck-process-kubelet").issue("127.0.0.1", hosts=("127.0.0.1",))
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         with tempfile.TemporaryDirectory(prefix="tapedeck-kubelet-tls-") as tmp:
@@ -47,7 +62,7 @@ class LogServer:
             cert.write_bytes(serving.cert_pem)
             key.write_bytes(serving.key_pem)
             context.load_cert_chain(cert, key)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self._server.context = context
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

@@ -253,11 +253,17 @@ async def run_meeting(
                 await asyncio.sleep(min(1.0, at - (time.monotonic() - started)))
             if what == "join":
                 procs[i] = spawn_participant(url, room, i, sync=sync, videocodec=videocodec)
-                print(f"{time.monotonic() - started:.1f}s join {participant_plan(i + 1)[i][0]}")
+                print(
+                    f"{time.monotonic() - started:.1f}s join {participant_plan(i + 1)[i][0]}",
+                    flush=True,  # the demo waits for this line in a log file
+                )
             elif i in procs:
                 left.add(i)
                 procs[i].send_signal(signal.SIGTERM)
-                print(f"{time.monotonic() - started:.1f}s leave {participant_plan(i + 1)[i][0]}")
+                print(
+                    f"{time.monotonic() - started:.1f}s leave {participant_plan(i + 1)[i][0]}",
+                    flush=True,
+                )
         while end is None or time.monotonic() < end:
             _check_alive(procs, left)
             await asyncio.sleep(1.0 if end is None else min(1.0, end - time.monotonic()))

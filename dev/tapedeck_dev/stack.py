@@ -27,6 +27,7 @@ __all__ = [
     "install_operator",
     "kubelet_command",
     "operator_command",
+    "wait_established",
     "write_local_settings",
 ]
 
@@ -43,7 +44,7 @@ def _kubectl(kubectl: list[str], *args: str, stdin: str | None = None) -> str:
     return done.stdout
 
 
-def _wait_established(kubectl: list[str], crd: str, timeout: float = 60) -> None:
+def wait_established(kubectl: list[str], crd: str, timeout: float = 60) -> None:
     """`kubectl wait` refuses a CRD whose status has no conditions yet ("accessor error"),
     which a freshly applied one briefly has: try again until it has them."""
     deadline = time.monotonic() + timeout
@@ -63,7 +64,7 @@ def install_operator(kubectl: list[str], admin_kubeconfig: Path, out: Path) -> P
     """Install the CRD and the operator's RBAC; write a kubeconfig with its ServiceAccount's
     token to `out` and return it. Idempotent."""
     _kubectl(kubectl, "apply", "-f", "-", stdin=render_crd())
-    _wait_established(kubectl, f"crd/{PLURAL}.{GROUP}")
+    wait_established(kubectl, f"crd/{PLURAL}.{GROUP}")
     objects = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}},
         {

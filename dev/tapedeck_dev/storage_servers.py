@@ -33,6 +33,7 @@ __all__ = [
     "Miniflare",
     "SeaweedFS",
     "StorageServerError",
+    "stop_group",
 ]
 
 AZURITE_VERSION = "3.35.0"  # the last release whose engines accept Node 20
@@ -57,7 +58,9 @@ def _npm_install(prefix: Path, package: str) -> None:
     )
 
 
-def _stop(child: subprocess.Popen[bytes] | None, grace_s: float = 10) -> None:
+def stop_group(child: subprocess.Popen[bytes] | None, grace_s: float = 10) -> None:
+    """SIGTERM a child started in a session of its own, and its children; SIGKILL them all
+    after `grace_s`."""
     if child is None or child.poll() is not None:
         return
     os.killpg(child.pid, signal.SIGTERM)
@@ -127,7 +130,7 @@ class _LocalServer:
         return text in self.log.read_text(errors="replace")
 
     def down(self) -> None:
-        _stop(self._child)
+        stop_group(self._child)
         self._child = None
 
 

@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 from rich.console import Console
 
-from tapedeck_bot.contract import RecordingSpec
+from tapedeck_bot.contract import RecordingSpec, RecordingStatus
 from tapedeck_operator.plugin.manifest import StartRequest, recording_for, recording_name
-from tapedeck_operator.plugin.views import human_bytes, status_view
+from tapedeck_operator.plugin.views import human_bytes, settled, status_view
 
 T0 = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
 
@@ -114,3 +114,28 @@ def test_human_bytes() -> None:
         "1.5 KiB",
         "5.0 GiB",
     ]
+
+
+def _status(**fields: object) -> RecordingStatus:
+    return RecordingStatus.model_validate(fields)
+
+
+_OUT = {"kind": "track", "key": "a/t.webm", "contentType": "audio/webm", "bytes": 5}
+_URL = {"kind": "track", "key": "a/t.webm", "url": "https://x", "expiresAt": T0.isoformat()}
+
+
+@pytest.mark.parametrize(
+    ("fields", "done"),
+    [
+        ({"phase": "RECORDING"}, False),
+        ({"phase": "ERRORED", "error": "x"}, True),
+        ({"phase": "UPLOADED", "outputs": [_OUT]}, False),  # its URL is still to come
+        ({"phase": "UPLOADED", "outputs": [_OUT], "downloads": [_URL]}, True),  # tracks only
+        ({"phase": "UPLOADED", "outputs": [_OUT], "expired": True}, True),
+        ({"phase": "UPLOADED"}, True),  # nothing was recorded
+    ],
+)
+def test_status_watch_ends_once_nothing_more_will_come(
+    fields: dict[str, object], done: bool
+) -> None:
+    assert settled(_status(**fields)) is done

@@ -20,7 +20,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from tapedeck_bot.contract import Phase, RecordingStatus
 from tapedeck_operator.plugin.cluster import PluginError, Recordings
 from tapedeck_operator.plugin.manifest import StartRequest, recording_for
-from tapedeck_operator.plugin.views import FINAL_PHASES, status_view
+from tapedeck_operator.plugin.views import settled, status_view
 
 __all__ = ["main"]
 
@@ -66,29 +66,22 @@ def _set_state(args: argparse.Namespace, out: Console) -> int:
     return 0
 
 
-def _settled(recording: dict[str, object]) -> bool:
-    """Nothing more will change but after-care: ERRORED, or UPLOADED with its URLs."""
-    status = RecordingStatus.model_validate(recording.get("status") or {})
-    if status.phase is Phase.UPLOADED:
-        return status.download_url is not None
-    return status.phase in FINAL_PHASES
-
-
 def _status(args: argparse.Namespace, out: Console) -> int:
     recordings = _recordings(args)
 
     def view() -> tuple[object, bool]:
         recording = recordings.get(args.name)
-        return status_view(recording, recordings.events(recording), _now()), _settled(recording)
+        status = RecordingStatus.model_validate(recording.get("status") or {})
+        return status_view(recording, recordings.events(recording), _now()), settled(status)
 
-    shown, settled = view()
+    shown, done = view()
     if not args.watch:
         out.print(shown)
         return 0
     with Live(shown, console=out, refresh_per_second=4) as live:  # type: ignore[arg-type]
-        while not settled:
+        while not done:
             time.sleep(args.interval)
-            shown, settled = view()
+            shown, done = view()
             live.update(shown)  # type: ignore[arg-type]
     return 0
 
@@ -96,6 +89,10 @@ def _status(args: argparse.Namespace, out: Console) -> int:
 def _download(args: argparse.Namespace, out: Console) -> int:
     recording = _recordings(args).get(args.name)
     status = RecordingStatus.model_validate(recording.get("status") or {})
+    if status.expired:
+        raise PluginError(
+            f"recording {args.name}'s outputs were deleted when its retention period ended"
+        )
     if not status.downloads:
         if status.phase is Phase.UPLOADED:
             raise PluginError(
@@ -152,17 +149,25 @@ def _logs(args: argparse.Namespace, out: Console) -> int:
 
 
 def _recordings(args: argparse.Namespace) -> Recordings:
-    return Recordings(args.kubeconfig, args.context, args.namespace)
+    options = vars(args)
+    return Recordings(options.get("kubeconfig"), options.get("context"), options.get("namespace"))
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kubectl tapedeck", description=__doc__)
-    parser.add_argument("-n", "--namespace", help="default: the context's namespace")
-    parser.add_argument("--kubeconfig", help="default: $KUBECONFIG or ~/.kube/config")
-    parser.add_argument("--context", help="a kubeconfig context other than the current one")
+    # kubectl's own flags, before or after the subcommand, as kubectl users type them.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-n", "--namespace", default=argparse.SUPPRESS,
+                        help="default: the context's namespace")  # fmt: skip
+    common.add_argument("--kubeconfig", default=argparse.SUPPRESS,
+                        help="default: $KUBECONFIG or ~/.kube/config")  # fmt: skip
+    common.add_argument("--context", default=argparse.SUPPRESS,
+                        help="a kubeconfig context other than the current one")  # fmt: skip
+    parser = argparse.ArgumentParser(prog="kubectl tapedeck", description=__doc__, parents=[common])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    start = commands.add_parser("start", help="create a Recording of a Janus room")
+    start = commands.add_parser(
+        "start", help="create a Recording of a Janus room", parents=[common]
+    )
     start.add_argument("meeting_id", metavar="MEETING_ID")
     start.add_argument(
         "--janus", required=True, help="the Janus HTTP API, e.g. http://host:8088/janus"
@@ -178,22 +183,26 @@ def _parser() -> argparse.ArgumentParser:
     start.set_defaults(func=_start)
 
     for command, (state, _) in _STATES.items():
-        sub = commands.add_parser(command, help=f"set spec.state to {state}")
+        sub = commands.add_parser(command, help=f"set spec.state to {state}", parents=[common])
         sub.add_argument("name", metavar="NAME")
         sub.set_defaults(func=_set_state)
 
-    status = commands.add_parser("status", help="phase, participants, uploads and events")
+    status = commands.add_parser(
+        "status", help="phase, participants, uploads and events", parents=[common]
+    )
     status.add_argument("name", metavar="NAME")
     status.add_argument("-w", "--watch", action="store_true", help="until it is done")
     status.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
     status.set_defaults(func=_status)
 
-    download = commands.add_parser("download", help="fetch the outputs through their URLs")
+    download = commands.add_parser(
+        "download", help="fetch the outputs through their URLs", parents=[common]
+    )
     download.add_argument("name", metavar="NAME")
     download.add_argument("--dir", default=".", help="where to write them (default: here)")
     download.set_defaults(func=_download)
 
-    logs = commands.add_parser("logs", help="the bot's logs, every attempt")
+    logs = commands.add_parser("logs", help="the bot's logs, every attempt", parents=[common])
     logs.add_argument("name", metavar="NAME")
     logs.set_defaults(func=_logs)
     return parser

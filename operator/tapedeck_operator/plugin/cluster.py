@@ -35,15 +35,17 @@ class Recordings:
             config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=kubeconfig, context=context, client_configuration=configuration
             )
-            _, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+            contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
         except (config.ConfigException, OSError) as error:
             raise PluginError(
                 f"no usable kubeconfig ({error}): set KUBECONFIG or pass --kubeconfig"
             ) from None
-        if context is None:
-            context_namespace = (active or {}).get("context", {}).get("namespace")
-        else:
-            context_namespace = None
+        chosen = (
+            active
+            if context is None
+            else next((c for c in contexts if c.get("name") == context), None)
+        )
+        context_namespace = ((chosen or {}).get("context") or {}).get("namespace")
         self.namespace: str = namespace or context_namespace or "default"
         self.server = configuration.host
         self._api = client.ApiClient(configuration)
@@ -65,6 +67,15 @@ class Recordings:
 
     def _explain(self, what: str, error: ApiException, name: str | None) -> PluginError:
         message = _message(error)
+        if error.status == 401:
+            return PluginError(
+                f"the API server at {self.server} refused your credentials: log in again or "
+                "refresh your kubeconfig"
+            )
+        if error.status == 404 and _details_kind(error) == "namespaces":
+            return PluginError(
+                f'namespace "{self.namespace}" does not exist: create it, or pass -n'
+            )
         if error.status == 404 and not self._crd_installed():
             return PluginError(
                 f"the Recording CRD ({CRD}) is not installed in this cluster: "
@@ -98,6 +109,8 @@ class Recordings:
             )
         except ApiException as error:
             return bool(error.status != 404)
+        except urllib3.exceptions.HTTPError:
+            return True  # unknown: say what the first answer said
         return True
 
     def get(self, name: str) -> dict[str, Any]:
@@ -171,12 +184,25 @@ class Recordings:
                 pod, self.namespace, container="bot", **_RAW
             ),
         )
-        yield from response.stream(64 * 1024)
+        try:
+            yield from response.stream(64 * 1024)
+        except urllib3.exceptions.HTTPError as error:
+            raise PluginError(
+                f"the log of pod {pod} broke off ({type(error).__name__}): try again"
+            ) from None
 
 
 def _json(response: Any) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(response.data)
     return data
+
+
+def _details_kind(error: ApiException) -> str | None:
+    try:
+        kind = json.loads(error.body or "{}").get("details", {}).get("kind")
+    except (ValueError, AttributeError):
+        return None
+    return str(kind) if kind else None
 
 
 def _message(error: ApiException) -> str:

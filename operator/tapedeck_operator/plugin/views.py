@@ -13,7 +13,7 @@ from rich.text import Text
 
 from tapedeck_bot.contract import Phase, RecordingStatus
 
-__all__ = ["FINAL_PHASES", "human_bytes", "recorded_seconds", "status_view"]
+__all__ = ["FINAL_PHASES", "human_bytes", "recorded_seconds", "settled", "status_view"]
 
 FINAL_PHASES = frozenset({Phase.UPLOADED, Phase.ERRORED})
 _PHASE_STYLE = {
@@ -25,6 +25,19 @@ _PHASE_STYLE = {
     Phase.ERRORED: "bold white on red",
 }
 _EVENTS_SHOWN = 6
+
+
+def settled(status: RecordingStatus) -> bool:
+    """Nothing more to wait for: ERRORED, or UPLOADED with a URL for every output (none for
+    an expired or empty recording; a tracks-only one has no composite `downloadUrl`)."""
+    if status.phase is Phase.ERRORED:
+        return True
+    if status.phase is not Phase.UPLOADED:
+        return False
+    if status.expired or not status.outputs:
+        return True
+    presigned = {download.key for download in status.downloads}
+    return all(output.key in presigned for output in status.outputs)
 
 
 def human_bytes(count: int) -> str:
@@ -84,7 +97,9 @@ def status_view(
         summary.add_row("error", Text(status.error, style="red"))
     if status.degraded:
         summary.add_row("degraded", Text(status.degraded, style="yellow"))
-    if status.download_url:
+    if status.expired:
+        summary.add_row("download", Text("expired: the retention period is over"))
+    elif status.downloads:
         summary.add_row("download", Text(f"kubectl tapedeck download {meta['name']}"))
 
     people = Table(title="participants", title_justify="left", expand=False)
