@@ -37,6 +37,7 @@ from tapedeck_dev.janus import JanusServer
 from tapedeck_dev.stack import (
     OPERATOR_NAMESPACE,
     create_restricted_namespace,
+    kubectl_output,
     kubelet_command,
     wait_established,
 )
@@ -80,13 +81,8 @@ class _Kubectl:
     def __init__(self, kubectl: Path, kubeconfig: Path) -> None:
         self.argv = [str(kubectl), f"--kubeconfig={kubeconfig}"]
 
-    def __call__(self, *args: str, stdin: str | None = None) -> str:
-        done = subprocess.run(
-            [*self.argv, *args], input=stdin, capture_output=True, text=True, timeout=120
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
-        return done.stdout
+    def __call__(self, *args: str) -> str:
+        return kubectl_output(self.argv, *args)
 
     def status(self) -> dict[str, Any]:
         recording = json.loads(self("-n", NAMESPACE, "get", "recording", RECORDING, "-o", "json"))

@@ -25,6 +25,7 @@ __all__ = [
     "OPERATOR_NAMESPACE",
     "create_restricted_namespace",
     "install_operator",
+    "kubectl_output",
     "kubelet_command",
     "operator_command",
     "wait_established",
@@ -35,7 +36,8 @@ OPERATOR_NAMESPACE = "tapedeck-system"
 _ACCOUNT = "tapedeck-operator"
 
 
-def _kubectl(kubectl: list[str], *args: str, stdin: str | None = None) -> str:
+def kubectl_output(kubectl: list[str], *args: str, stdin: str | None = None) -> str:
+    """`kubectl ARGS`'s output; RuntimeError with its message when it fails."""
     done = subprocess.run(
         [*kubectl, *args], input=stdin, capture_output=True, text=True, timeout=120
     )
@@ -50,7 +52,7 @@ def wait_established(kubectl: list[str], crd: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            _kubectl(
+            kubectl_output(
                 kubectl, "wait", "--for=condition=Established", crd, f"--timeout={timeout:.0f}s"
             )
             return
@@ -63,7 +65,7 @@ def wait_established(kubectl: list[str], crd: str, timeout: float = 60) -> None:
 def install_operator(kubectl: list[str], admin_kubeconfig: Path, out: Path) -> Path:
     """Install the CRD and the operator's RBAC; write a kubeconfig with its ServiceAccount's
     token to `out` and return it. Idempotent."""
-    _kubectl(kubectl, "apply", "-f", "-", stdin=render_crd())
+    kubectl_output(kubectl, "apply", "-f", "-", stdin=render_crd())
     wait_established(kubectl, f"crd/{PLURAL}.{GROUP}")
     objects = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}},
@@ -97,8 +99,8 @@ def install_operator(kubectl: list[str], admin_kubeconfig: Path, out: Path) -> P
             ],
         },
     ]
-    _kubectl(kubectl, "apply", "-f", "-", stdin=yaml.safe_dump_all(objects))
-    token = _kubectl(
+    kubectl_output(kubectl, "apply", "-f", "-", stdin=yaml.safe_dump_all(objects))
+    token = kubectl_output(
         kubectl, "-n", OPERATOR_NAMESPACE, "create", "token", _ACCOUNT, "--duration=24h"
     ).strip()
     admin = yaml.safe_load(admin_kubeconfig.read_text())["clusters"][0]["cluster"]
@@ -141,5 +143,7 @@ def write_local_settings(
 
 def create_restricted_namespace(kubectl: list[str], name: str) -> None:
     """A namespace whose pods the API server admits only under PodSecurity `restricted`."""
-    _kubectl(kubectl, "create", "namespace", name)
-    _kubectl(kubectl, "label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted")
+    kubectl_output(kubectl, "create", "namespace", name)
+    kubectl_output(
+        kubectl, "label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted"
+    )

@@ -25,6 +25,7 @@ __all__ = [
     "NotFound",
     "api_client",
     "in_cluster",
+    "raw_json",
 ]
 
 _TIMEOUT = (5.0, 30.0)
@@ -105,7 +106,8 @@ def _owners(obj: dict[str, Any]) -> set[str]:
     return {ref["uid"] for ref in obj["metadata"].get("ownerReferences") or []}
 
 
-def _json(response: Any) -> dict[str, Any]:
+def raw_json(response: Any) -> dict[str, Any]:
+    """The JSON of an answer read with `_preload_content=False`."""
     data: dict[str, Any] = json.loads(response.data)
     return data
 
@@ -118,7 +120,7 @@ def _data_or_none(read: Callable[..., Any], namespace: str, name: str) -> dict[s
         if exc.status == 404:
             return None
         raise
-    data: dict[str, str] = _json(response).get("data") or {}
+    data: dict[str, str] = raw_json(response).get("data") or {}
     return data
 
 
@@ -149,7 +151,7 @@ class KubeClusterApi:
         except ApiException as exc:
             if exc.status != 409:
                 raise
-        existing = _json(read(meta["name"], meta["namespace"], _preload_content=False))
+        existing = raw_json(read(meta["name"], meta["namespace"], _preload_content=False))
         if _owners(existing) != _owners(obj):
             # A deleted Recording of the same name left it for the garbage collector.
             raise Conflict(f"{obj['kind']} {meta['name']} still belongs to an earlier Recording")
@@ -207,7 +209,7 @@ class KubeClusterApi:
             if exc.status == 404:
                 raise NotFound(f"Recording {namespace}/{name}") from exc
             raise
-        return _json(response)
+        return raw_json(response)
 
     def patch_recording_status(
         self,
@@ -237,4 +239,4 @@ class KubeClusterApi:
             if exc.status == 404:
                 raise NotFound(f"Recording {namespace}/{name}") from exc
             raise
-        return _json(response)
+        return raw_json(response)

@@ -12,6 +12,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from tapedeck_bot.contract import GROUP, PLURAL, VERSION
+from tapedeck_operator.kube import raw_json
 from tapedeck_operator.manifests import ATTEMPT_LABEL, RECORDING_UID_LABEL
 
 __all__ = ["PluginError", "Recordings"]
@@ -114,7 +115,7 @@ class Recordings:
         return True
 
     def get(self, name: str) -> dict[str, Any]:
-        return _json(
+        return raw_json(
             self._call(
                 f"get recording {name}",
                 lambda: self._custom.get_namespaced_custom_object(
@@ -126,7 +127,7 @@ class Recordings:
 
     def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
         name = manifest["metadata"]["name"]
-        return _json(
+        return raw_json(
             self._call(
                 "create recordings",
                 lambda: self._custom.create_namespaced_custom_object(
@@ -138,7 +139,7 @@ class Recordings:
 
     def set_state(self, name: str, state: str) -> dict[str, Any]:
         patch = {"spec": {"state": state}}
-        return _json(
+        return raw_json(
             self._call(
                 f"patch recording {name}",
                 lambda: self._custom.patch_namespaced_custom_object(
@@ -163,7 +164,7 @@ class Recordings:
                 self.namespace, field_selector=selector, **_RAW
             ),
         )
-        items: list[dict[str, Any]] = _json(listed)["items"]
+        items: list[dict[str, Any]] = raw_json(listed)["items"]
         return items
 
     def bot_pods(self, recording: dict[str, Any]) -> list[dict[str, Any]]:
@@ -173,7 +174,7 @@ class Recordings:
             "list pods",
             lambda: self._core.list_namespaced_pod(self.namespace, label_selector=selector, **_RAW),
         )
-        pods: list[dict[str, Any]] = _json(listed)["items"]
+        pods: list[dict[str, Any]] = raw_json(listed)["items"]
         return sorted(pods, key=lambda p: int(p["metadata"]["labels"].get(ATTEMPT_LABEL, 0)))
 
     def pod_log(self, pod: str) -> Iterator[bytes]:
@@ -190,11 +191,6 @@ class Recordings:
             raise PluginError(
                 f"the log of pod {pod} broke off ({type(error).__name__}): try again"
             ) from None
-
-
-def _json(response: Any) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(response.data)
-    return data
 
 
 def _details_kind(error: ApiException) -> str | None:
