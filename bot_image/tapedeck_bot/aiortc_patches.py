@@ -1,30 +1,92 @@
-"""The places where tapedeck reaches into aiortc 1.16's private receiver state.
+"""Every place where tapedeck reaches into aiortc 1.16's or aioice's private state.
 
-Re-check both when aiortc is upgraded; `tests/janus` exercise them against real Janus.
+aiortc exposes neither encoded frames nor RTCP sender reports, and a few of its behaviours
+must be mended for Janus. Each reach is below, and `check_aiortc()` verifies at start-up that
+everything they touch exists, so an aiortc upgrade that moves one fails the bot at once with
+a clear error instead of quietly losing lip sync or a participant.
+`tests/unit/test_aiortc_patches.py` pins the check; `tests/janus` exercise the patches
+against real Janus.
 
 1. `refresh_remote_ssrcs`: `RTCRtpReceiver.receive()` registers an m-line's remote SSRCs only
    the first time. Janus re-uses ("recycles") an inactive subscriber m-line for a new feed with
    the same mid and a new SSRC; aiortc then drops every packet of that feed (its RTP router
    falls back to payload types, which all audio m-lines share). RTX SSRCs are never
    registered either, so retransmissions are lost as soon as there are two video m-lines.
-2. `tap_sender_reports`: aiortc reads RTCP sender reports but exposes neither their
-   NTP/RTP pair nor the RTP→pts offset (its TimestampMapper), which lip sync needs.
-3. `tap_encoded_frames`: aiortc never exposes encoded frames (see below).
+2. `tap_receiver`: reads each RTCP sender report's NTP/RTP pair and the RTP→pts offset (the
+   receiver's TimestampMapper), which lip sync needs; and hands out the encoded frames from
+   the decoder thread's queue, so that track files keep the sender's Opus and VP8 as sent.
+3. `restrict_host_candidates`: aioice offers every interface address but loopback, with no
+   setting to choose; the bot's host candidates are limited to configured addresses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import aioice
+import aioice.ice
+import aiortc
 from aiortc import RTCPeerConnection, RTCRtpReceiver
 from aiortc.rtp import RtcpSrPacket
 from aiortc.sdp import SessionDescription
 
-__all__ = ["refresh_remote_ssrcs", "tap_encoded_frames", "tap_sender_reports"]
+__all__ = [
+    "AiortcIncompatible",
+    "check_aiortc",
+    "refresh_remote_ssrcs",
+    "restrict_host_candidates",
+    "tap_receiver",
+]
 
 _NTP_UNIT = 2.0**-32
 _RTP_WRAP = 1 << 32
+_TIMESTAMP_MAPPER = "_RTCRtpReceiver__timestamp_mapper"
+_DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+_RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"
+
+# Receivers already tapped (a renegotiation lists every transceiver again), without tagging
+# aiortc's own objects.
+_tapped: weakref.WeakSet[RTCRtpReceiver] = weakref.WeakSet()
+
+
+class AiortcIncompatible(RuntimeError):
+    pass
+
+
+def _missing(receiver: RTCRtpReceiver) -> list[str]:
+    missing = [
+        f"RTCRtpReceiver.{name.removeprefix('_RTCRtpReceiver')}"
+        for name in (_TIMESTAMP_MAPPER, _DECODER_QUEUE, _RTX_SSRC)
+        if not hasattr(receiver, name)
+    ]
+    mapper = getattr(receiver, _TIMESTAMP_MAPPER, None)
+    if mapper is not None:
+        missing += [f"TimestampMapper.{a}" for a in ("_origin", "_last") if not hasattr(mapper, a)]
+    queue = getattr(receiver, _DECODER_QUEUE, None)
+    if queue is not None and not callable(getattr(queue, "put", None)):
+        missing.append("RTCRtpReceiver.__decoder_queue.put")
+    if not callable(getattr(receiver, "_handle_rtcp_packet", None)):
+        missing.append("RTCRtpReceiver._handle_rtcp_packet")
+    router = getattr(receiver.transport, "_rtp_router", None)
+    if not isinstance(getattr(router, "ssrc_table", None), dict):
+        missing.append("RTCDtlsTransport._rtp_router.ssrc_table")
+    if not callable(getattr(aioice.ice, "get_host_addresses", None)):
+        missing.append("aioice.ice.get_host_addresses")
+    return missing
+
+
+def check_aiortc() -> None:
+    """Raise AiortcIncompatible, naming each missing piece, unless every patch applies."""
+    pc = RTCPeerConnection()  # no network until it negotiates
+    missing = _missing(pc.addTransceiver("audio", direction="recvonly").receiver)
+    if missing:
+        raise AiortcIncompatible(
+            f"aiortc {aiortc.__version__} / aioice {aioice.__version__} lack what tapedeck "
+            f"patches: {', '.join(missing)}. Install the aiortc version in pyproject.toml, "
+            "or update tapedeck_bot/aiortc_patches.py for this one"
+        )
 
 
 def refresh_remote_ssrcs(pc: RTCPeerConnection) -> int:
@@ -36,26 +98,25 @@ def refresh_remote_ssrcs(pc: RTCPeerConnection) -> int:
     for transceiver in pc.getTransceivers():
         description = media.get(transceiver.mid or "")
         receiver = transceiver.receiver
-        router = getattr(receiver.transport, "_rtp_router", None)
-        if description is None or router is None:
+        if description is None:
             continue
+        table: dict[int, Any] = receiver.transport._rtp_router.ssrc_table
         for ssrc in description.ssrc:
-            if router.ssrc_table.get(ssrc.ssrc) is not receiver:
-                router.ssrc_table[ssrc.ssrc] = receiver
+            if table.get(ssrc.ssrc) is not receiver:
+                table[ssrc.ssrc] = receiver
                 added += 1
-        rtx_map: dict[int, int] | None = getattr(receiver, "_RTCRtpReceiver__rtx_ssrc", None)
-        if rtx_map is not None:
-            for group in description.ssrc_group:
-                if group.semantic == "FID" and len(group.items) == 2:
-                    rtx_map[int(group.items[1])] = int(group.items[0])
+        rtx_map: dict[int, int] = getattr(receiver, _RTX_SSRC)
+        for group in description.ssrc_group:
+            if group.semantic == "FID" and len(group.items) == 2:
+                rtx_map[int(group.items[1])] = int(group.items[0])
     return added
 
 
 def _pts_of(receiver: RTCRtpReceiver, rtp_timestamp: int) -> int | None:
     """The pts aiortc gives (or gave) the frame with this RTP timestamp."""
-    mapper = getattr(receiver, "_RTCRtpReceiver__timestamp_mapper", None)
-    origin: int | None = getattr(mapper, "_origin", None)
-    last: int | None = getattr(mapper, "_last", None)
+    mapper = getattr(receiver, _TIMESTAMP_MAPPER)
+    origin: int | None = mapper._origin
+    last: int | None = mapper._last
     if origin is None or last is None:
         return None  # no frame yet: nothing to relate the report to
     pts = rtp_timestamp - origin
@@ -65,8 +126,24 @@ def _pts_of(receiver: RTCRtpReceiver, rtp_timestamp: int) -> int | None:
     return pts
 
 
-def tap_sender_reports(receiver: RTCRtpReceiver, on_report: Callable[[float, int], None]) -> None:
-    """Call `on_report(ntp_seconds, pts)` for every RTCP SR this receiver gets."""
+# on_encoded(mime_type, data, pts, clock_rate)
+OnEncoded = Callable[[str, bytes, int, int], None]
+
+
+def tap_receiver(
+    receiver: RTCRtpReceiver,
+    on_report: Callable[[float, int], None],
+    on_encoded: OnEncoded | None = None,
+    *,
+    decode: bool = True,
+) -> None:
+    """Once per receiver: call `on_report(ntp_seconds, pts)` for every RTCP SR, and
+    `on_encoded` for every frame before aiortc decodes it. With `decode=False` aiortc's
+    decoder never sees the frames (and the track's `recv()` never returns): nothing is
+    decoded that no output needs."""
+    if receiver in _tapped:
+        return
+    _tapped.add(receiver)
     original: Callable[[Any], Awaitable[None]] = receiver._handle_rtcp_packet
 
     async def handle(packet: Any) -> None:
@@ -77,24 +154,33 @@ def tap_sender_reports(receiver: RTCRtpReceiver, on_report: Callable[[float, int
         await original(packet)
 
     receiver._handle_rtcp_packet = handle  # type: ignore[method-assign]
-
-
-def tap_encoded_frames(
-    receiver: RTCRtpReceiver, on_frame: Callable[[str, bytes, int], None]
-) -> None:
-    """Call `on_frame(mime_type, data, pts)` for every frame before aiortc decodes it.
-
-    aiortc has no passthrough: its jitter buffer's complete frames go straight to a decoder
-    thread's queue, so the tap wraps that queue's `put`. This lets a track file keep the
-    sender's VP8 bitstream instead of decoding and re-encoding it.
-    """
-    decoder_queue = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
-    original_put = decoder_queue.put
+    if on_encoded is None and decode:
+        return
+    # aiortc has no passthrough: its jitter buffer's complete frames go straight to a
+    # decoder thread's queue (already mapped to pts), so the tap wraps that queue's `put`.
+    queue = getattr(receiver, _DECODER_QUEUE)
+    original_put = queue.put
 
     def put(item: Any, *args: Any, **kwargs: Any) -> None:
-        if item is not None:
-            codec, frame = item
-            on_frame(codec.mimeType, frame.data, frame.timestamp)
-        original_put(item, *args, **kwargs)
+        if item is None:  # the decoder thread's stop signal
+            original_put(item, *args, **kwargs)
+            return
+        codec, frame = item
+        if on_encoded is not None:
+            on_encoded(codec.mimeType, frame.data, frame.timestamp, codec.clockRate)
+        if decode:
+            original_put(item, *args, **kwargs)
 
-    decoder_queue.put = put
+    queue.put = put
+
+
+def restrict_host_candidates(addresses: Sequence[str]) -> None:
+    """Gather host candidates only on `addresses` (none: aioice's own choice).
+
+    aioice skips 127.0.0.1 and offers every other interface address; on loopback test rigs
+    (and on nodes with addresses that must not be advertised) the list is set explicitly.
+    """
+    if not addresses:
+        return
+    chosen = list(addresses)
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: list(chosen)

@@ -1,9 +1,10 @@
 """What a meeting connector does, whatever the SFU: join, leave, and deliver media.
 
-A connector pushes into a `MeetingSink`: participants joining and leaving, each decoded
-frame with its arrival time, and the RTCP sender reports that let the sink put audio and
-video on one clock. Frames are already attributed to a participant, so SFU details (mids,
-recycled m-lines, SSRCs) never leave the connector.
+A connector pushes into a `MeetingSink`, on its network thread: participants joining and
+leaving, each frame with its arrival time (decoded, or as sent for the kinds asked so), and
+the RTCP sender reports that let the sink put audio and video on one clock. Frames are
+already attributed to a participant, so SFU details (mids, recycled m-lines, SSRCs) never
+leave the connector. Arrival times are readings of the connector's injected `Clock`.
 
 Errors::
 
@@ -16,12 +17,14 @@ Errors::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
 from av import AudioFrame, VideoFrame
 
+from tapedeck_bot.contract import StreamKind
+
 __all__ = [
-    "MediaKind",
+    "EncodedFrame",
     "MeetingAccessDenied",
     "MeetingConnector",
     "MeetingError",
@@ -30,8 +33,6 @@ __all__ = [
     "MeetingUnavailable",
     "ParticipantInfo",
 ]
-
-MediaKind = Literal["audio", "video"]
 
 
 class MeetingError(RuntimeError):
@@ -59,26 +60,37 @@ class ParticipantInfo:
     display_name: str | None = None
 
 
+@dataclass(frozen=True)
+class EncodedFrame:
+    """One frame as the sender encoded it. `pts` is in the stream's pts domain (1/48000 for
+    audio, 1/90000 for video), the same as the decoded frames'."""
+
+    mime_type: str  # "audio/opus", "video/VP8", …
+    data: bytes
+    pts: int
+    rate: int
+
+
 class MeetingSink(Protocol):
     def participant_joined(self, participant: ParticipantInfo, at: float) -> None: ...
 
     def participant_left(self, peer_id: str, at: float) -> None: ...
 
     def media_frame(
-        self, peer_id: str, kind: MediaKind, frame: AudioFrame | VideoFrame, arrival: float
+        self, peer_id: str, kind: StreamKind, frame: AudioFrame | VideoFrame, arrival: float
     ) -> None:
-        """A decoded frame; `arrival` is time.monotonic() when it was delivered."""
+        """A decoded frame; `arrival` is the clock's monotonic() when it was delivered."""
 
-    def encoded_video(
-        self, peer_id: str, mime_type: str, data: bytes, pts: int, arrival: float
+    def encoded_frame(
+        self, peer_id: str, kind: StreamKind, encoded: EncodedFrame, arrival: float
     ) -> None:
-        """A video frame as sent (e.g. VP8), before decoding; only if the connector was
-        asked for encoded video. `pts` is in the decoded frames' pts domain."""
+        """A frame as sent (Opus, VP8, H.264), before decoding; only for the kinds the
+        connector was asked to deliver encoded."""
 
-    def sender_report(self, peer_id: str, kind: MediaKind, ntp_seconds: float, pts: int) -> None:
+    def sender_report(self, peer_id: str, kind: StreamKind, ntp_seconds: float, pts: int) -> None:
         """An RTCP SR, with its RTP timestamp already in the frames' pts domain."""
 
-    def source_changed(self, peer_id: str, kind: MediaKind) -> None:
+    def source_changed(self, peer_id: str, kind: StreamKind) -> None:
         """The stream now carries another source: its previous timing no longer applies."""
 
 

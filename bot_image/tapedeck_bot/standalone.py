@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from tapedeck_bot.aiortc_patches import AiortcIncompatible
 from tapedeck_bot.composite.encoder import EXTENSIONS, EncoderSettings
 from tapedeck_bot.contract import (
     PIN_ENV,
@@ -27,9 +28,15 @@ from tapedeck_bot.contract import (
 from tapedeck_bot.janus.videoroom import JanusVideoRoom
 from tapedeck_bot.logs import configure
 from tapedeck_bot.media.writer import FileWriter, OpenWriter
-from tapedeck_bot.meeting import MediaKind as MeetingMediaKind
 from tapedeck_bot.meeting import MeetingError
-from tapedeck_bot.recorder import CompositeJob, Progress, Recorder, RecordingResult, TracksJob
+from tapedeck_bot.recorder import (
+    CompositeJob,
+    Progress,
+    Recorder,
+    RecordingResult,
+    TracksJob,
+    media_wanted,
+)
 from tapedeck_bot.storage import (
     MissingCredentials,
     ObjectStore,
@@ -47,7 +54,6 @@ from tapedeck_bot.storage import (
     recording_prefix,
     run_salvage,
 )
-from tapedeck_bot.tracks.recorder import TRACK_KINDS
 from tapedeck_bot.webrtc import restrict_host_candidates
 
 __all__ = [
@@ -61,7 +67,7 @@ __all__ = [
     "record_locally",
 ]
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_MEETING, EXIT_BAD_CONFIG = 0, 1, 2, 2
+EXIT_OK, EXIT_FAILED, EXIT_BAD_MEETING, EXIT_BAD_CONFIG = 0, 1, 2, 3
 # After the stop, how long to wait for the uploads before leaving the rest to the spool.
 _FINISH_TIMEOUT_S = 3600
 
@@ -134,18 +140,17 @@ def _jobs(
 
 def _connector(job: LocalRecording) -> JanusVideoRoom:
     """Subscribe to what is recorded: tracks alone need only their users' wanted kinds."""
-    track_kinds: frozenset[MeetingMediaKind] = frozenset()
-    if job.tracks is not None and job.tracks_dir is not None:
-        track_kinds = TRACK_KINDS[job.tracks.media_kind]
+    tracks = job.tracks if job.tracks_dir is not None else None
     composite = job.composite is not None and job.composite_out is not None
-    users = frozenset(job.tracks.user_ids) if job.tracks and job.tracks.user_ids else None
+    users = frozenset(tracks.user_ids) if tracks and tracks.user_ids else None
+    wanted = media_wanted(composite, tracks)
     return JanusVideoRoom(
         job.janus_url,
         job.room,
         pin=job.pin,
-        kinds=frozenset({"audio", "video"}) if composite else track_kinds,
+        decoded=wanted.decoded,
+        encoded=wanted.encoded,
         users=None if composite else users,
-        encoded_video="video" in track_kinds,
     )
 
 
@@ -289,6 +294,9 @@ async def record(job: LocalRecording, observer: RecordingObserver) -> int:
     except MeetingError as exc:
         observer.failed(str(exc))
         return EXIT_BAD_MEETING
+    except AiortcIncompatible as exc:
+        observer.failed(str(exc))
+        return EXIT_BAD_CONFIG
     observer.stopped(result)
     outputs = result.outputs
     upload_error = None

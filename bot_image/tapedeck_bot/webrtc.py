@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
 
+from tapedeck_bot import aiortc_patches
+
 __all__ = ["HOST_ADDRESSES_ENV", "ICE_SERVERS_ENV", "restrict_host_candidates", "rtc_configuration"]
 
 ICE_SERVERS_ENV = "TAPEDECK_ICE_SERVERS"  # comma-separated stun:/turn: URLs
@@ -28,16 +30,7 @@ def rtc_configuration(ice_servers: Sequence[str] | None = None) -> RTCConfigurat
 
 
 def restrict_host_candidates(addresses: Sequence[str] | None = None) -> None:
-    """Gather host candidates only on these addresses (default $TAPEDECK_ICE_HOST_ADDRESSES).
-
-    aioice skips 127.0.0.1 and offers every other interface address; on loopback test rigs
-    (and on nodes with addresses that must not be advertised) the list is set explicitly.
-    """
-    import aioice.ice
-
+    """Host candidates only on these addresses (default $TAPEDECK_ICE_HOST_ADDRESSES)."""
     if addresses is None:
         addresses = [a for a in os.environ.get(HOST_ADDRESSES_ENV, "").split(",") if a]
-    if not addresses:
-        return
-    chosen = list(addresses)
-    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: list(chosen)
+    aiortc_patches.restrict_host_candidates(addresses)

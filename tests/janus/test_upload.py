@@ -46,7 +46,7 @@ def test_killed_pod_is_salvaged_and_every_segment_listed(
 ) -> None:
     alice, bob = meeting.join(0), meeting.join(1)
     store = seaweed_store(seaweed)
-    bucket = store.description.split()[2]
+    bucket = store.bucket
     recording_id = str(uuid.uuid4())
     config = {
         "namespace": "team-a",

@@ -274,7 +274,7 @@ def storage_spec(seaweed: SeaweedFS, store: ObjectStore, path: str) -> dict[str,
         "type": "s3",
         "region": "us-east-1",
         "endpoint": seaweed.endpoint,
-        "bucket": store.description.split()[2],
+        "bucket": store.bucket,
         "path": path,
         "secretRef": {"name": STORAGE_SECRET},
     }

@@ -101,7 +101,7 @@ def test_killed_uploader_is_salvaged_by_the_next_attempt(
         "TAPEDECK_STORAGE_ACCESS_KEY_ID": seaweed.access_key,
         "TAPEDECK_STORAGE_SECRET_ACCESS_KEY": seaweed.secret_key,
     }
-    bucket = store.description.split()[2]
+    bucket = store.bucket
     spool = tmp_path / "spool"
     feeder = subprocess.Popen(
         [sys.executable, "-m", "tests.storage.feeder", seaweed.endpoint, bucket, key,

@@ -41,7 +41,6 @@ _CONTAINER = {
     VideoCodec.H264: ("mp4", {"movflags": "frag_keyframe+empty_moov+default_base_moof"}),
     VideoCodec.VP8: ("webm", {"live": "1"}),
 }
-CONTENT_TYPES = {VideoCodec.H264: "video/mp4", VideoCodec.VP8: "video/webm"}
 EXTENSIONS = {VideoCodec.H264: "mp4", VideoCodec.VP8: "webm"}
 
 

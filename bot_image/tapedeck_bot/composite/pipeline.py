@@ -1,27 +1,30 @@
-"""The composite worker: a thread that turns the router's buffers into one encoded file.
+"""The composite stage: a thread that turns placed frames into one encoded file.
 
-It runs `delay_s` behind real time (frames need `placement_delay_s` to be placed, plus
-network jitter). For each output tick on the media clock it lays out the participants
+It runs `delay_s` behind real time (frames are placed `placement_delay` after they arrive,
+plus network lateness). For each output tick on the media clock it lays out the participants
 present at that instant, composes, and encodes; for each 20 ms it mixes and encodes audio.
-Ticks inside paused spans are consumed but not encoded, so the file has no gap.
+Ticks inside paused spans are consumed but not encoded, so the file has no gap. The video
+and audio buffers are this stage's own: nothing else touches them.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
+from av import VideoFrame
 
+from tapedeck_bot.clock import Clock
 from tapedeck_bot.composite.compositor import Compositor
 from tapedeck_bot.composite.encoder import CompositeEncoder, EncoderSettings
 from tapedeck_bot.composite.layout import layout_cells
 from tapedeck_bot.composite.mixer import SpeakerTracker, level, mix
 from tapedeck_bot.contract import Layout
-from tapedeck_bot.control import RecordingControl
-from tapedeck_bot.media.buffers import AUDIO_RATE
-from tapedeck_bot.media.router import MediaRouter
-from tapedeck_bot.media.worker import Worker
+from tapedeck_bot.control import ControlView
+from tapedeck_bot.media.buffers import AUDIO_RATE, AudioTimeline, VideoBuffer
+from tapedeck_bot.media.events import End, Joined, Left, Placed, Presence, StageEvent
+from tapedeck_bot.media.mailbox import Mailbox
+from tapedeck_bot.media.worker import Stage
 from tapedeck_bot.media.writer import OutputWriter
 
 __all__ = ["CompositePipeline"]
@@ -30,73 +33,114 @@ BLOCK = 960  # 20 ms of audio
 _STALE_VIDEO_S = 2.0  # a feed silent this long (e.g. its sender was killed) shows black
 
 
-class CompositePipeline(Worker):
+@dataclass
+class _Tile:
+    presence: Presence
+    video: VideoBuffer = field(default_factory=VideoBuffer)
+    audio: AudioTimeline = field(default_factory=AudioTimeline)
+
+
+class CompositePipeline(Stage):
     def __init__(
         self,
-        router: MediaRouter,
-        control: RecordingControl,
+        t0: float,
+        mailbox: Mailbox[StageEvent],
+        control: ControlView,
         writer: OutputWriter,
         settings: EncoderSettings,
         layout: Layout,
+        clock: Clock,
         *,
         delay_s: float = 2.5,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.router, self.control, self.writer = router, control, writer
+        self.t0, self.mailbox, self.control, self.writer = t0, mailbox, control, writer
         self.settings, self.layout, self.delay_s = settings, layout, delay_s
-        self._clock = clock
         self._compositor = Compositor(settings.width, settings.height)
         self._speakers = SpeakerTracker()
         self._silence = np.zeros((BLOCK, 2), np.int16)
-        super().__init__("composite")
+        self._tiles: dict[str, _Tile] = {}  # in join order
+        self._encoder: CompositeEncoder | None = None
+        self._ended = False  # the placement stage has sent everything
+        self._frame_index = self._block_index = 0
+        super().__init__("composite", clock)
 
     @property
     def bytes_written(self) -> int:
         return self.writer.bytes_written
 
-    def work(self) -> None:
-        self._encoder = CompositeEncoder(self.writer, self.settings)
-        self._loop()
-        self._encoder.close()
+    def step(self, now: float) -> float | None:
+        if self._encoder is None:
+            self._encoder = CompositeEncoder(self.writer, self.settings)
+        for event in self.mailbox.take():
+            self._receive(event)
+        self._forget_departed(self._frame_index / self.settings.fps)
+        horizon = now - self.t0 - self.delay_s
+        end = self.control().stop_at
+        if self._ended:  # all media is in: encode up to the stop now
+            horizon = end if end is not None else horizon
+        limit = horizon if end is None else min(horizon, end)
+        next_tick = self._encode_until(limit)
+        if (end is not None and horizon >= end) or self._ended:
+            self._encoder.close()
+            return None
+        return max(0.002, next_tick - horizon)
 
     def finish(self) -> None:
         self.writer.close()
 
-    def _loop(self) -> None:
-        fps = self.settings.fps
-        frame_index, block_index = 0, 0
-        while True:
-            now = self._clock()
-            horizon = now - self.router.t0 - self.delay_s
-            end = self.control.stop_at
-            limit = horizon if end is None else min(horizon, end)
-            self.router.settle(now)
-            while True:
-                t_video, t_audio = frame_index / fps, block_index * BLOCK / AUDIO_RATE
-                t = min(t_video, t_audio)
-                if t >= limit:
-                    break
-                if t_video <= t_audio:
-                    self._video_tick(t_video)
-                    frame_index += 1
-                else:
-                    self._audio_tick(block_index, t_audio)
-                    block_index += 1
-            if end is not None and horizon >= end:
+    def _receive(self, event: StageEvent) -> None:
+        if isinstance(event, Placed):
+            tile = self._tiles.get(event.peer_id)
+            if tile is None:
                 return
-            time.sleep(max(0.002, min(t_video, t_audio) - horizon))
+            if isinstance(event.payload, VideoFrame):
+                tile.video.push(event.at, event.payload)
+            elif isinstance(event.payload, np.ndarray):
+                tile.audio.write(event.at, event.payload)
+        elif isinstance(event, Joined):
+            self._tiles[event.info.peer_id] = _Tile(Presence(event.info, event.at))
+        elif isinstance(event, Left):
+            if (tile := self._tiles.get(event.peer_id)) is not None:
+                tile.presence.left_at = event.at
+        elif isinstance(event, End):
+            self._ended = True
+
+    def _forget_departed(self, t: float) -> None:
+        """Free the buffers (an audio ring is 3.8 MB) of those gone before media time `t`."""
+        for peer, tile in list(self._tiles.items()):
+            if tile.presence.left_at is not None and tile.presence.left_at < t - BLOCK / AUDIO_RATE:
+                del self._tiles[peer]
+
+    def _encode_until(self, limit: float) -> float:
+        """Encode every tick before media time `limit`; returns the next tick's time."""
+        fps = self.settings.fps
+        while True:
+            t_video = self._frame_index / fps
+            t_audio = self._block_index * BLOCK / AUDIO_RATE
+            t = min(t_video, t_audio)
+            if t >= limit:
+                return t
+            if t_video <= t_audio:
+                self._video_tick(t_video)
+                self._frame_index += 1
+            else:
+                self._audio_tick(self._block_index, t_audio)
+                self._block_index += 1
+
+    def _present(self, t: float) -> list[str]:
+        return [p for p, tile in self._tiles.items() if tile.presence.present_at(t)]
 
     def _video_tick(self, t: float) -> None:
-        present = self.router.present_at(t)
+        assert self._encoder is not None
         frames = {
-            m.info.peer_id: m.video.frame_at(t, stale_after=_STALE_VIDEO_S)
-            for m in self.router.snapshot()
+            peer: tile.video.frame_at(t, stale_after=_STALE_VIDEO_S)
+            for peer, tile in self._tiles.items()
         }  # every buffer advances, shown or not
-        if self.control.is_paused_at(t):
+        if self.control().is_paused_at(t):
             return
         cells = layout_cells(
             self.layout,
-            [m.info.peer_id for m in present],
+            self._present(t),
             self.settings.width,
             self.settings.height,
             speaker=self._speakers.speaker,
@@ -106,11 +150,10 @@ class CompositePipeline(Worker):
         )
 
     def _audio_tick(self, index: int, t: float) -> None:
-        blocks = {
-            m.info.peer_id: m.audio.read(index * BLOCK, BLOCK) for m in self.router.snapshot()
-        }
-        present = {m.info.peer_id for m in self.router.present_at(t)}
-        if self.control.is_paused_at(t):
+        assert self._encoder is not None
+        blocks = {peer: tile.audio.read(index * BLOCK, BLOCK) for peer, tile in self._tiles.items()}
+        present = set(self._present(t))
+        if self.control().is_paused_at(t):
             return
         self._speakers.update(t, {p: level(b) for p, b in blocks.items() if p in present})
         heard = [b for p, b in blocks.items() if p in present] or [self._silence]

@@ -17,6 +17,7 @@ from tapedeck_bot.contract.history import (
     merge_history,
     status_with_history,
 )
+from tapedeck_bot.contract.media import STREAM_KINDS, StreamKind, content_type_of
 from tapedeck_bot.contract.names import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from tapedeck_bot.contract.spec import (
     AudioCodec,
@@ -58,6 +59,7 @@ __all__ = [
     "PIN_ENV",
     "PLURAL",
     "STORAGE_SECRET_ENV",
+    "STREAM_KINDS",
     "TERMINAL",
     "VERSION",
     "AudioCodec",
@@ -81,6 +83,7 @@ __all__ = [
     "StopReason",
     "StorageSpec",
     "StorageType",
+    "StreamKind",
     "TracksSpec",
     "TransferState",
     "TransferStatus",
@@ -89,6 +92,7 @@ __all__ = [
     "VideoCodec",
     "WebhookDelivery",
     "WebhookSpec",
+    "content_type_of",
     "current_phase",
     "merge_history",
     "status_with_history",

@@ -47,7 +47,7 @@ class Phase(StrEnum):
 
 
 class StopReason(StrEnum):
-    STOPPED = "STOPPED"  # spec.state set to Stopped
+    STOPPED = "STOPPED"  # asked to stop: spec.state set to Stopped, or SIGINT to the CLI
     MAX_SECONDS = "MAX_SECONDS"  # spec.maxSeconds reached
     ALL_PEERS_LEFT = "ALL_PEERS_LEFT"  # meeting empty for spec.idleTimeoutSeconds
     TERMINATED = "TERMINATED"  # the pod was asked to stop (SIGTERM)

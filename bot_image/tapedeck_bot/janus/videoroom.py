@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,11 +22,9 @@ from typing import Any
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from tapedeck_bot.aiortc_patches import (
-    refresh_remote_ssrcs,
-    tap_encoded_frames,
-    tap_sender_reports,
-)
+from tapedeck_bot.aiortc_patches import OnEncoded, check_aiortc, refresh_remote_ssrcs, tap_receiver
+from tapedeck_bot.clock import SYSTEM_CLOCK, Clock
+from tapedeck_bot.contract import StreamKind
 from tapedeck_bot.janus.client import (
     JanusError,
     JanusHandle,
@@ -37,7 +34,7 @@ from tapedeck_bot.janus.client import (
     JanusUnavailable,
 )
 from tapedeck_bot.meeting import (
-    MediaKind,
+    EncodedFrame,
     MeetingAccessDenied,
     MeetingNotFound,
     MeetingSink,
@@ -61,7 +58,7 @@ class _Stream:
     """What Janus says a subscriber mid carries."""
 
     feed: int
-    kind: MediaKind
+    kind: StreamKind
     active: bool
 
 
@@ -102,18 +99,22 @@ class JanusVideoRoom:
         display: str = "tapedeck-recorder",
         ice_servers: list[str] | None = None,
         retry_delays_s: tuple[float, ...] = _RETRY_DELAYS_S,
-        kinds: frozenset[MediaKind] = frozenset({"audio", "video"}),
+        decoded: frozenset[StreamKind] = frozenset({"audio", "video"}),
+        encoded: frozenset[StreamKind] = frozenset(),
         users: frozenset[str] | None = None,
-        encoded_video: bool = False,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        """`kinds` and `users` limit what is subscribed to (everyone still counts as present);
-        `encoded_video` also delivers video frames as sent, before decoding."""
+        """Media of the kinds in `decoded` is delivered decoded, of those in `encoded` as sent
+        (both, if in both); only those kinds are subscribed to. `users` limits the
+        subscription too (everyone still counts as present)."""
         self.url, self.room, self.pin, self.display = url, room, pin, display
         self.ice_servers = ice_servers
         self.retry_delays_s = retry_delays_s
-        self.kinds, self.users, self.encoded_video = kinds, users, encoded_video
+        self.decoded, self.encoded, self.users = decoded, encoded, users
+        self.kinds = decoded | encoded
+        self.clock = clock
         self._participants: dict[int, ParticipantInfo] = {}
-        self._source: dict[tuple[str, MediaKind], str] = {}  # (peer, kind) -> mid feeding it
+        self._source: dict[tuple[str, StreamKind], str] = {}  # (peer, kind) -> mid feeding it
         self._leaving = asyncio.Event()
         self._room: _Room | None = None
 
@@ -122,6 +123,7 @@ class JanusVideoRoom:
 
     async def join(self) -> None:
         """Join the room now, so that a wrong room or pin fails before anything is recorded."""
+        check_aiortc()
         self._room = await self._with_retries(self._open)
 
     async def run(self, sink: MeetingSink) -> None:
@@ -245,7 +247,7 @@ class JanusVideoRoom:
         await room.pc.close()
 
     def _forget_everyone(self, sink: MeetingSink) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         for feed in list(self._participants):
             sink.participant_left(str(feed), now)
         self._participants.clear()
@@ -278,7 +280,7 @@ class JanusVideoRoom:
                     peer_id=str(feed), user_id=display or str(feed), display_name=display
                 )
                 self._participants[feed] = info
-                room.out.participant_joined(info, time.monotonic())
+                room.out.participant_joined(info, self.clock.monotonic())
             wanted = self.users is None or self._participants[feed].user_id in self.users
             streams = self._wanted_streams(feed, publisher.get("streams", []))
             if wanted and streams and feed not in room.subscribed:
@@ -300,7 +302,7 @@ class JanusVideoRoom:
     def _left(self, room: _Room, feed: int) -> None:
         room.subscribed.discard(feed)
         if self._participants.pop(feed, None) is not None:  # `unpublished` may come twice
-            room.out.participant_left(str(feed), time.monotonic())
+            room.out.participant_left(str(feed), self.clock.monotonic())
 
     # -- negotiation -------------------------------------------------------------------------
 
@@ -356,12 +358,13 @@ class JanusVideoRoom:
         await room.pc.setLocalDescription(await room.pc.createAnswer())
         refresh_remote_ssrcs(room.pc)
         for transceiver in room.pc.getTransceivers():
-            if not getattr(transceiver.receiver, "_tapedeck_tapped", False):
-                transceiver.receiver._tapedeck_tapped = True  # type: ignore[attr-defined]
-                mid = transceiver.mid or ""
-                tap_sender_reports(transceiver.receiver, self._report_handler(room, mid))
-                if self.encoded_video and transceiver.kind == "video":
-                    tap_encoded_frames(transceiver.receiver, self._encoded_handler(room, mid))
+            mid, kind = transceiver.mid or "", transceiver.kind
+            tap_receiver(
+                transceiver.receiver,
+                self._report_handler(room, mid),
+                self._encoded_handler(room, mid) if kind in self.encoded else None,
+                decode=kind in self.decoded,
+            )
         await room.subscriber.message(
             {"request": "start"}, jsep={"type": "answer", "sdp": room.pc.localDescription.sdp}
         )
@@ -390,12 +393,12 @@ class JanusVideoRoom:
                 frame = await track.recv()
             except MediaStreamError:
                 return
-            arrival = time.monotonic()
+            arrival = self.clock.monotonic()
             if (attributed := self._attribute(room, mid)) is not None:
                 peer, kind = attributed
                 room.out.media_frame(peer, kind, frame, arrival)  # type: ignore[arg-type]
 
-    def _attribute(self, room: _Room, mid: str) -> tuple[str, MediaKind] | None:
+    def _attribute(self, room: _Room, mid: str) -> tuple[str, StreamKind] | None:
         """Whose media a mid carries now (per frame: Janus may re-target a mid)."""
         stream = room.streams.get(mid)
         if stream is None or not stream.active or stream.feed not in self._participants:
@@ -406,9 +409,11 @@ class JanusVideoRoom:
             room.out.source_changed(peer, stream.kind)
         return peer, stream.kind
 
-    def _encoded_handler(self, room: _Room, mid: str) -> Callable[[str, bytes, int], None]:
-        def on_frame(mime_type: str, data: bytes, pts: int) -> None:
+    def _encoded_handler(self, room: _Room, mid: str) -> OnEncoded:
+        def on_frame(mime_type: str, data: bytes, pts: int, rate: int) -> None:
             if (attributed := self._attribute(room, mid)) is not None:
-                room.out.encoded_video(attributed[0], mime_type, data, pts, time.monotonic())
+                peer, kind = attributed
+                frame = EncodedFrame(mime_type, data, pts, rate)
+                room.out.encoded_frame(peer, kind, frame, self.clock.monotonic())
 
         return on_frame

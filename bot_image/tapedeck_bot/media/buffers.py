@@ -1,4 +1,4 @@
-"""Per-participant buffers between the network (asyncio thread) and the encoder thread.
+"""Per-participant buffers of the composite stage, which alone owns them (no locks).
 
 Times are seconds on the recording's media clock (0 = recording start). Audio is kept as
 48 kHz stereo s16 samples indexed from the recording start, so silence is simply what was
@@ -7,7 +7,6 @@ never written, and a late joiner is padded with silence by construction.
 
 from __future__ import annotations
 
-import threading
 from collections import deque
 
 import numpy as np
@@ -27,17 +26,14 @@ class VideoBuffer:
         an encoder that far behind drops the oldest."""
         self._frames: deque[tuple[float, VideoFrame]] = deque(maxlen=max_frames)
         self._current: tuple[float, VideoFrame] | None = None
-        self._lock = threading.Lock()
 
     def push(self, at: float, frame: VideoFrame) -> None:
-        with self._lock:
-            self._frames.append((at, frame))
+        self._frames.append((at, frame))
 
     def frame_at(self, t: float, *, stale_after: float) -> VideoFrame | None:
         """The frame to show at `t`, or None when there is none from the last `stale_after` s."""
-        with self._lock:
-            while self._frames and self._frames[0][0] <= t:
-                self._current = self._frames.popleft()
+        while self._frames and self._frames[0][0] <= t:
+            self._current = self._frames.popleft()
         if self._current is None or t - self._current[0] > stale_after:
             return None
         return self._current[1]
@@ -51,29 +47,26 @@ class AudioTimeline:
         self._ring = np.zeros((self._size, 2), np.int16)
         self._read = 0  # next sample index to be read
         self._next_write: int | None = None
-        self._lock = threading.Lock()
 
     def write(self, at: float, samples: np.ndarray) -> None:
         """Place `samples` (n x 2 int16) to start at media time `at`."""
         start = round(at * AUDIO_RATE)
         if self._next_write is not None and abs(start - self._next_write) < _SNAP_SAMPLES:
             start = self._next_write  # keep a stream gapless despite clock refinements
-        with self._lock:
-            end = start + len(samples)
-            lo, hi = max(start, self._read), min(end, self._read + self._size)
-            if lo < hi:
-                idx = np.arange(lo, hi) % self._size
-                self._ring[idx] = samples[lo - start : hi - start]
-            self._next_write = end
+        end = start + len(samples)
+        lo, hi = max(start, self._read), min(end, self._read + self._size)
+        if lo < hi:
+            idx = np.arange(lo, hi) % self._size
+            self._ring[idx] = samples[lo - start : hi - start]
+        self._next_write = end
 
     def read(self, start: int, count: int) -> np.ndarray:
         """Samples [start, start+count) (zeros where nothing was written); frees them."""
-        with self._lock:
-            out = np.zeros((count, 2), np.int16)
-            lo = max(start, self._read)
-            if lo < start + count:
-                idx = np.arange(lo, start + count) % self._size
-                out[lo - start :] = self._ring[idx]
-                self._ring[idx] = 0
-            self._read = max(self._read, start + count)
-            return out
+        out = np.zeros((count, 2), np.int16)
+        lo = max(start, self._read)
+        if lo < start + count:
+            idx = np.arange(lo, start + count) % self._size
+            out[lo - start :] = self._ring[idx]
+            self._ring[idx] = 0
+        self._read = max(self._read, start + count)
+        return out

@@ -26,6 +26,7 @@ _WINDOW_S = 30.0
 _BUCKET_S = 1.0
 _JUMP_S = 1.0  # jitter stays far below this; a timestamp jump does not
 _KEPT_SEGMENTS = 4
+_REMEMBERED_FRAMES = 256  # encoded frames whose segment a decoded twin may still ask for
 
 
 @dataclass
@@ -78,8 +79,10 @@ class StreamClock:
     rate: int
     segments: list[Segment] = field(default_factory=lambda: [Segment()])
     first: int = 0  # the number of segments[0]; older ones were dropped
+    follows_encoded: bool = False  # observed by encoded frames, which arrive before decoding
     _last_pts: int | None = None
     _early_report: tuple[float, int] | None = None
+    _segment_of: dict[int, int] = field(default_factory=dict)  # encoded pts -> segment
 
     @property
     def current(self) -> int:
@@ -100,6 +103,21 @@ class StreamClock:
         self.segments[-1].arrival_base.add(arrival, value)
         self._last_pts = pts
         return self.current
+
+    def observe_encoded(self, pts: int, arrival: float) -> int:
+        """Record a frame as sent; its decoded twin (same pts) will get the same segment."""
+        self.follows_encoded = True
+        segment = self._segment_of[pts] = self.observe(pts, arrival)
+        if len(self._segment_of) > _REMEMBERED_FRAMES:
+            del self._segment_of[next(iter(self._segment_of))]
+        return segment
+
+    def observe_decoded(self, pts: int, arrival: float) -> int:
+        """Record a decoded frame. When the stream is also delivered encoded, the encoded
+        frame (arriving earlier, with less delay) already observed it: take its segment."""
+        if self.follows_encoded:
+            return self._segment_of.get(pts, self.current)
+        return self.observe(pts, arrival)
 
     def sender_report(self, ntp_seconds: float, pts: int) -> None:
         """An RTCP SR: the sender's clock read `ntp_seconds` when its RTP clock was at `pts`.

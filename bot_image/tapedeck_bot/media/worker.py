@@ -5,38 +5,50 @@ from __future__ import annotations
 import logging
 import threading
 
-__all__ = ["Worker"]
+from tapedeck_bot.clock import Clock
+
+__all__ = ["Stage"]
 
 log = logging.getLogger("tapedeck_bot.media")
 
 
-class Worker:
-    """Runs `work()` on a thread, then `finish()` whatever happened; `done` is set after both.
+class Stage:
+    """Runs `step(now)` on a thread until it returns None, waiting as long as each step
+    asks in between; then `finish()`, whatever happened. `done` is set after both.
 
-    A failure is kept in `error` (the recorder stops the recording and reports it) rather
-    than raised, as nothing would catch it on the thread.
+    A test drives `step` itself, on fake time, with no thread. A failure is kept in `error`
+    (the recorder stops the recording and reports it) rather than raised, as nothing would
+    catch it on the thread.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, clock: Clock) -> None:
+        self.name, self.clock = name, clock
         self.error: BaseException | None = None
         self.done = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def work(self) -> None:
+    def step(self, now: float) -> float | None:
+        """Do what is due at `now`; returns the seconds until the next step, None when done."""
         raise NotImplementedError
 
     def finish(self) -> None:
-        """Release what `work` holds (close files); runs after a failure too."""
+        """Release what the steps hold (close files); runs after a failure too."""
 
     def _main(self) -> None:
         try:
-            self.work()
+            while (delay := self.step(self.clock.monotonic())) is not None:
+                self.clock.wait(self._wake, delay)
         except BaseException as exc:
-            log.exception("pipeline failed", extra={"pipeline": self._thread.name})
+            log.exception("pipeline stage failed", extra={"stage": self.name})
             self.error = exc
         finally:
-            self.finish()
+            try:
+                self.finish()
+            except BaseException as exc:  # e.g. a full disk when closing a file
+                log.exception("pipeline stage failed to finish", extra={"stage": self.name})
+                self.error = self.error or exc
             self.done.set()

@@ -52,6 +52,10 @@ class AzureStore:
         self.client = service.get_container_client(container)
 
     @property
+    def bucket(self) -> str:
+        return self.container
+
+    @property
     def description(self) -> str:
         return f"azure container {self.container} at {self.target.account_url}"
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from tapedeck_bot.contract import Output
+from tapedeck_bot.contract import Output, content_type_of
 from tapedeck_bot.storage.store import ObjectInfo
 
-__all__ = ["content_type_of", "output_from_object", "output_metadata"]
+__all__ = ["output_from_object", "output_metadata"]
 
 # Underscores, not dashes: Azure metadata names must be C# identifiers.
 _KIND, _STARTED_AT, _USER_ID = "tapedeck_kind", "tapedeck_started_at", "tapedeck_user_id"
-_EXTENSIONS = {".mp4": "video/mp4", ".webm": "video/webm"}
 
 
 def output_metadata(
@@ -28,13 +27,6 @@ def output_metadata(
     if user_id is not None:
         metadata[_USER_ID] = user_id
     return metadata
-
-
-def content_type_of(key: str) -> str:
-    """For stores that learn the content type only at completion (Azure) when salvaging."""
-    return next(
-        (t for ext, t in _EXTENSIONS.items() if key.endswith(ext)), "application/octet-stream"
-    )
 
 
 def output_from_object(info: ObjectInfo, *, salvaged: bool = False) -> Output:

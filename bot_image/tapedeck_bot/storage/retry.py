@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
+from tapedeck_bot.clock import SYSTEM_CLOCK, Clock
 from tapedeck_bot.storage.store import StorageError
 
 __all__ = ["backoff_delays", "call_with_retries"]
@@ -37,6 +38,7 @@ def call_with_retries(
     max_refusals: int,
     max_failures: int | None = None,
     on_error: Callable[[StorageError], None] = lambda exc: None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> T:
     """Run `request` until it succeeds. Outages (retryable errors) are retried up to
     `max_failures` times (None: for as long as it takes); a refusal (bad key, no bucket) is
@@ -57,5 +59,5 @@ def call_with_retries(
                 "storage request failed; retrying",
                 extra={"request": what, "error": str(exc), "retry_in_s": round(delay, 2)},
             )
-            if stop.wait(delay):
+            if clock.wait(stop, delay):
                 raise

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from tapedeck_bot.contract import Output
-from tapedeck_bot.storage.outputs import content_type_of, output_from_object
+from tapedeck_bot.contract import Output, content_type_of
+from tapedeck_bot.storage.outputs import output_from_object
 from tapedeck_bot.storage.retry import call_with_retries
 from tapedeck_bot.storage.spool import SpoolEntry, read_entries
 from tapedeck_bot.storage.store import (

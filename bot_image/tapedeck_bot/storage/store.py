@@ -52,6 +52,11 @@ class ObjectInfo:
 
 class ObjectStore(Protocol):
     @property
+    def bucket(self) -> str:
+        """The bucket's name (on Azure, the container's)."""
+        ...
+
+    @property
     def description(self) -> str:
         """Provider, endpoint and bucket, for messages (never credentials)."""
         ...

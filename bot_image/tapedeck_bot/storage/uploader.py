@@ -13,11 +13,12 @@ import logging
 import shutil
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
+from tapedeck_bot.clock import SYSTEM_CLOCK, Clock
 from tapedeck_bot.storage.retry import call_with_retries
 from tapedeck_bot.storage.spool import SpoolManifest, part_path, upload_dir, write_manifest
 from tapedeck_bot.storage.store import ObjectStore, StorageError, UploadedPart, complete_once
@@ -53,10 +54,15 @@ class Uploads:
         part_size: int,
         spool_limit: int,
         workers: int = 4,
+        clock: Clock = SYSTEM_CLOCK,
+        executor: Executor | None = None,
     ) -> None:
+        """`executor` runs the requests (default: `workers` threads); `clock` times the
+        retries' backoff."""
         self.store, self.spool = store, spool
         self.part_size, self.spool_limit = part_size, spool_limit
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="upload")
+        self.clock = clock
+        self._pool = executor or ThreadPoolExecutor(workers, thread_name_prefix="upload")
         self._lock = threading.Condition()
         self._uploads: list[StreamingUpload] = []
         self._pending = 0  # bytes in the spool the store does not have yet
@@ -107,7 +113,12 @@ class Uploads:
             self.last_error = str(exc)
 
         result = call_with_retries(
-            request, what=what, stop=self._abandon, max_refusals=_MAX_REFUSALS, on_error=noted
+            request,
+            what=what,
+            stop=self._abandon,
+            max_refusals=_MAX_REFUSALS,
+            on_error=noted,
+            clock=self.clock,
         )
         self.last_error = None
         return result

@@ -1,131 +1,139 @@
-"""Per-participant track files, fed by the router as it places each participant's media.
+"""The tracks stage: per-participant track files, fed by the placement stage.
 
 One file per participant session: a rejoin is a new peer id, so a new file. Paused spans are
 written as silence rather than cut, so that a track stays aligned with the wall clock (and
 with the other tracks) by its start time alone; what was said while paused is not recorded.
+
+Only this stage's thread touches the files; the recorder reads `outputs()` and
+`bytes_written` for progress, from a list that is only ever appended to.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 from av import VideoFrame
 
-from tapedeck_bot.contract import MediaKind, Output, TracksSpec
-from tapedeck_bot.control import RecordingControl
-from tapedeck_bot.media.router import EncodedVideo, MediaRouter, ParticipantMedia
-from tapedeck_bot.media.worker import Worker
+from tapedeck_bot.clock import Clock
+from tapedeck_bot.contract import STREAM_KINDS, Output, StreamKind, TracksSpec, content_type_of
+from tapedeck_bot.control import ControlView
+from tapedeck_bot.media.events import End, Joined, Left, Placed, Presence, StageEvent
+from tapedeck_bot.media.mailbox import Mailbox
+from tapedeck_bot.media.worker import Stage
 from tapedeck_bot.media.writer import OpenWriter, OutputWriter
-from tapedeck_bot.meeting import MediaKind as MeetingMediaKind
+from tapedeck_bot.meeting import EncodedFrame
 from tapedeck_bot.tracks.naming import track_file_name
 from tapedeck_bot.tracks.writer import AudioTrackFile, VideoTrackFile, vp8_keyframe_size
 
-__all__ = ["TRACK_KINDS", "TrackPipeline", "TrackRecorder"]
+__all__ = ["TrackRecorder"]
 
 log = logging.getLogger("tapedeck_bot.tracks")
 
-_CONTENT_TYPES = {"audio": "audio/webm", "video": "video/webm"}
-
-TRACK_KINDS: dict[MediaKind, frozenset[MeetingMediaKind]] = {
-    MediaKind.AUDIO: frozenset({"audio"}),
-    MediaKind.VIDEO: frozenset({"video"}),
-    MediaKind.BOTH: frozenset({"audio", "video"}),
-}
+_STEP_S = 0.05
 
 
 @dataclass
 class _Track:
-    media: ParticipantMedia
-    kind: str  # "audio" | "video"
+    presence: Presence
+    kind: StreamKind
     name: str
     file: AudioTrackFile | VideoTrackFile
     closed: bool = False
 
 
-class TrackRecorder:
-    """A router listener: writes each wanted participant's audio (and video) to own files."""
+class TrackRecorder(Stage):
+    """Writes each wanted participant's audio (and video) to their own files."""
 
     def __init__(
         self,
         spec: TracksSpec,
         prefix: str | None,
         open_writer: OpenWriter,
-        control: RecordingControl,
+        mailbox: Mailbox[StageEvent],
+        control: ControlView,
         wall_t0: float,
+        clock: Clock,
     ) -> None:
         self.spec, self.prefix, self.open_writer = spec, prefix, open_writer
-        self.control = control
-        self.wall_t0 = wall_t0  # time.time() at media time 0
-        self.kinds = TRACK_KINDS[spec.media_kind]
-        self._tracks: dict[tuple[str, str], _Track] = {}  # (peer, kind)
+        self.mailbox, self.control = mailbox, control
+        self.wall_t0 = wall_t0  # the wall clock at media time 0
+        self.kinds = STREAM_KINDS[spec.media_kind]
+        self._present: dict[str, Presence] = {}
+        self._open_tracks: dict[tuple[str, StreamKind], _Track] = {}  # (peer, kind)
+        self._tracks: list[_Track] = []  # every file, in order; only appended to
         self._passthrough: dict[str, bool] = {}  # peer -> its video arrives as VP8
-        self._lock = threading.Lock()
+        super().__init__("tracks", clock)
 
-    def _recording(self, media: ParticipantMedia, kind: str, at: float) -> bool:
-        wanted = not self.spec.user_ids or media.info.user_id in self.spec.user_ids
-        stopped = self.control.stop_at is not None and at >= self.control.stop_at
-        return wanted and kind in self.kinds and at >= 0 and not stopped
+    def step(self, now: float) -> float | None:
+        for event in self.mailbox.take():
+            if isinstance(event, Placed):
+                self._placed(event)
+            elif isinstance(event, Joined):
+                self._present[event.info.peer_id] = Presence(event.info, event.at)
+            elif isinstance(event, Left):
+                self._left(event)
+            elif isinstance(event, End):
+                self._close_all()
+                return None
+        return _STEP_S
 
-    def on_audio(self, media: ParticipantMedia, at: float, pcm: np.ndarray) -> None:
-        if not self._recording(media, "audio", at):
-            return
-        if self.control.is_paused_at(at):
-            pcm = np.zeros_like(pcm)
-        with self._lock:
-            track = self._tracks.get((media.info.peer_id, "audio"))
-            if track is None:
-                # A track spans the whole presence: from the join (or the recording's start),
-                # with silence until the first sample arrives (~0.1 s: subscription and ICE).
-                start = min(at, media.joined_at)
-                track = self._open(
-                    media,
-                    "audio",
-                    start,
-                    lambda writer, started, tags: AudioTrackFile(
-                        writer, start=start, started_at_utc=started, tags=tags
-                    ),
-                )
-            if not track.closed:
-                assert isinstance(track.file, AudioTrackFile)
-                track.file.write(at, pcm)
+    def finish(self) -> None:
+        self._close_all()
 
-    def on_encoded_video(self, media: ParticipantMedia, at: float, video: EncodedVideo) -> None:
-        passthrough = video.mime_type == "video/VP8"
-        self._passthrough[media.info.peer_id] = passthrough
-        if not passthrough or not self._recording(media, "video", at):
+    def _placed(self, event: Placed) -> None:
+        presence = self._present.get(event.peer_id)
+        if presence is None or not self._recording(presence, event.kind, event.at):
             return
-        if self.control.is_paused_at(at):
-            return
-        with self._lock:
-            track = self._video_track(media, at, keyframe=vp8_keyframe_size(video.data) is not None)
-            if track is not None and not track.closed:
+        paused = self.control().is_paused_at(event.at)
+        payload = event.payload
+        if event.kind == "audio" and isinstance(payload, EncodedFrame):
+            self._audio(presence, event.at, payload, paused=paused)
+        elif isinstance(payload, EncodedFrame):
+            passthrough = payload.mime_type == "video/VP8"
+            self._passthrough[event.peer_id] = passthrough
+            if passthrough and not paused:
+                keyframe = vp8_keyframe_size(payload.data) is not None
+                track = self._video_track(presence, event.at, keyframe=keyframe)
+                if track is not None:
+                    assert isinstance(track.file, VideoTrackFile)
+                    track.file.write_encoded(event.at, payload.data)
+        elif isinstance(payload, VideoFrame) and not paused:
+            if self._passthrough.get(event.peer_id, True):
+                return  # VP8 is written as sent
+            track = self._video_track(presence, event.at, keyframe=True)
+            if track is not None:
                 assert isinstance(track.file, VideoTrackFile)
-                track.file.write_encoded(at, video.data)
+                track.file.write_frame(event.at, payload)
 
-    def on_video(self, media: ParticipantMedia, at: float, frame: VideoFrame) -> None:
-        if (
-            self._passthrough.get(media.info.peer_id, True)
-            or not self._recording(media, "video", at)
-            or self.control.is_paused_at(at)
-        ):
-            return  # VP8 is written as sent, from on_encoded_video
-        with self._lock:
-            track = self._video_track(media, at, keyframe=True)
-            if track is not None and not track.closed:
-                assert isinstance(track.file, VideoTrackFile)
-                track.file.write_frame(at, frame)
+    def _recording(self, presence: Presence, kind: StreamKind, at: float) -> bool:
+        wanted = not self.spec.user_ids or presence.info.user_id in self.spec.user_ids
+        return wanted and kind in self.kinds and at >= 0 and not self.control().stopped_by(at)
 
-    def _video_track(self, media: ParticipantMedia, at: float, *, keyframe: bool) -> _Track | None:
-        track = self._tracks.get((media.info.peer_id, "video"))
+    def _audio(self, presence: Presence, at: float, frame: EncodedFrame, *, paused: bool) -> None:
+        track = self._open_tracks.get((presence.info.peer_id, "audio"))
+        if track is None:
+            # A track spans the whole presence: from the join (or the recording's start),
+            # with silence until the first packet arrives (~0.1 s: subscription and ICE).
+            start = min(at, presence.joined_at)
+            track = self._open(
+                presence,
+                "audio",
+                start,
+                lambda writer, started, tags: AudioTrackFile(
+                    writer, start=start, started_at_utc=started, tags=tags
+                ),
+            )
+        assert isinstance(track.file, AudioTrackFile)
+        track.file.write(at, frame.data, silent=paused)
+
+    def _video_track(self, presence: Presence, at: float, *, keyframe: bool) -> _Track | None:
+        track = self._open_tracks.get((presence.info.peer_id, "video"))
         if track is None and keyframe:  # a video file can only start at a keyframe
             track = self._open(
-                media,
+                presence,
                 "video",
                 at,
                 lambda writer, started, tags: VideoTrackFile(
@@ -136,15 +144,15 @@ class TrackRecorder:
 
     def _open(
         self,
-        media: ParticipantMedia,
-        kind: str,
+        presence: Presence,
+        kind: StreamKind,
         start: float,
         make: Callable[
             [OutputWriter, dt.datetime, dict[str, str]], AudioTrackFile | VideoTrackFile
         ],
     ) -> _Track:
         started = dt.datetime.fromtimestamp(self.wall_t0 + start, dt.UTC)
-        info = media.info
+        info = presence.info
         name = track_file_name(
             self.prefix, info.user_id, info.peer_id, kind, round(started.timestamp() * 1000)
         )
@@ -157,27 +165,28 @@ class TrackRecorder:
         output = Output(
             kind="track",
             key=name,
-            content_type=_CONTENT_TYPES[kind],
+            content_type=content_type_of(name),
             user_id=info.user_id,
             started_at=started,
         )
-        track = _Track(media, kind, name, make(self.open_writer(output), started, tags))
-        self._tracks[(info.peer_id, kind)] = track
+        track = _Track(presence, kind, name, make(self.open_writer(output), started, tags))
+        self._open_tracks[(info.peer_id, kind)] = track
+        self._tracks.append(track)
         return track
 
-    def close_departed(self, horizon: float) -> None:
-        """Close the files of participants who left before media time `horizon`."""
-        with self._lock:
-            for track in self._tracks.values():
-                left = track.media.left_at
-                if not track.closed and left is not None and left < horizon:
-                    self._close(track)
+    def _left(self, event: Left) -> None:
+        """Their last frames are placed: close their files."""
+        presence = self._present.pop(event.peer_id, None)
+        if presence is not None:
+            presence.left_at = event.at
+        for kind in self.kinds:
+            track = self._open_tracks.pop((event.peer_id, kind), None)
+            if track is not None:
+                self._close(track)
 
-    def close_all(self) -> None:
-        with self._lock:
-            for track in self._tracks.values():
-                if not track.closed:
-                    self._close(track)
+    def _close_all(self) -> None:
+        while self._open_tracks:  # one failing close must not leave the others open
+            self._close(self._open_tracks.popitem()[1])
 
     def _close(self, track: _Track) -> None:
         track.file.close()
@@ -185,56 +194,19 @@ class TrackRecorder:
         log.info("track finished", extra={"file": track.name, "seconds": track.file.seconds})
 
     def outputs(self) -> list[Output]:
-        with self._lock:
-            return [
-                Output(
-                    kind="track",
-                    key=t.name,
-                    content_type=_CONTENT_TYPES[t.kind],
-                    bytes=t.file.writer.bytes_written,
-                    user_id=t.media.info.user_id,
-                    started_at=t.file.started_at_utc,
-                    complete=t.closed,
-                )
-                for t in self._tracks.values()
-            ]
+        return [
+            Output(
+                kind="track",
+                key=t.name,
+                content_type=content_type_of(t.name),
+                bytes=t.file.writer.bytes_written,
+                user_id=t.presence.info.user_id,
+                started_at=t.file.started_at_utc,
+                complete=t.closed,
+            )
+            for t in list(self._tracks)
+        ]
 
     @property
     def bytes_written(self) -> int:
-        with self._lock:
-            return sum(t.file.writer.bytes_written for t in self._tracks.values())
-
-
-class TrackPipeline(Worker):
-    """A thread that keeps frames flowing into the track recorder and closes finished files."""
-
-    def __init__(
-        self,
-        router: MediaRouter,
-        control: RecordingControl,
-        tracks: TrackRecorder,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.router, self.control, self.tracks = router, control, tracks
-        self._clock = clock
-        super().__init__("tracks")
-
-    @property
-    def bytes_written(self) -> int:
-        return self.tracks.bytes_written
-
-    def work(self) -> None:
-        while True:
-            now = self._clock()
-            self.router.settle(now)
-            # Everything that arrived before this has been placed.
-            horizon = now - self.router.t0 - self.router.placement_delay_s - 0.2
-            self.tracks.close_departed(horizon)
-            end = self.control.stop_at
-            if end is not None and horizon >= end:
-                return
-            time.sleep(0.05)
-
-    def finish(self) -> None:
-        self.tracks.close_all()
+        return sum(t.file.writer.bytes_written for t in list(self._tracks))

@@ -1,9 +1,10 @@
-"""One participant session's audio as Opus in WebM, from the moment they joined.
+"""One participant session's media in WebM: audio as the sender's Opus, video as VP8.
 
 The file carries the UTC time of its first sample (`creation_time`, and
 `TAPEDECK_STARTED_AT_UNIX_MS` to the millisecond), so tracks can be aligned with each other
-and with the composite. Gaps in the incoming audio (loss, DTX) become silence, so the file's
-timeline is the wall clock from its first sample on.
+and with the composite. Audio is written as sent, never decoded or re-encoded; gaps in it
+(loss, DTX, the time before the first packet) are filled with Opus silence packets, so the
+file's timeline is the media clock from its first sample on, whatever the player.
 """
 
 from __future__ import annotations
@@ -13,16 +14,37 @@ import fractions
 from typing import Any
 
 import av
-import numpy as np
-from av import AudioFrame, VideoFrame
+from av import VideoFrame
 
 from tapedeck_bot.media.buffers import AUDIO_RATE
 from tapedeck_bot.media.writer import OutputWriter
 
-__all__ = ["AudioTrackFile", "VideoTrackFile", "vp8_keyframe_size"]
+__all__ = ["OPUS_SILENCE", "AudioTrackFile", "VideoTrackFile", "opus_samples", "vp8_keyframe_size"]
 
-_CONTINUE_WITHIN = 480  # 10 ms: a frame this close to the previous one's end continues it
-_BITRATE = 64_000
+_CONTINUE_WITHIN = 480  # 10 ms: a packet this close to the previous one's end continues it
+# CELT frames of 20, 10, 5 and 2.5 ms (TOC configurations 31-28) with the silence flag set
+# (RFC 6716, section 4.3): every decoder plays them as digital silence.
+_SILENCE = {960: b"\xf8\xff\xfe", 480: b"\xf0\xff\xfe", 240: b"\xe8\xff\xfe", 120: b"\xe0\xff\xfe"}
+OPUS_SILENCE = _SILENCE[960]
+_AUDIO_TIME_BASE = fractions.Fraction(1, AUDIO_RATE)
+# Frame sizes in 48 kHz samples by TOC configuration (RFC 6716, section 3.1): SILK 10-60 ms,
+# hybrid 10-20 ms, CELT 2.5-20 ms.
+_FRAME_SAMPLES = [480, 960, 1920, 2880] * 3 + [480, 960] * 2 + [120, 240, 480, 960] * 4
+
+
+def opus_samples(packet: bytes) -> int:
+    """The 48 kHz samples one Opus packet holds (0 if it is malformed)."""
+    if not packet:
+        return 0
+    toc = packet[0]
+    code = toc & 3
+    if code == 0:
+        frames = 1
+    elif code in (1, 2):
+        frames = 2
+    else:
+        frames = packet[1] & 0x3F if len(packet) > 1 else 0
+    return frames * _FRAME_SAMPLES[toc >> 3]
 
 
 def _start_tags(started_at_utc: dt.datetime) -> dict[str, str]:
@@ -40,6 +62,8 @@ def _open_webm(writer: OutputWriter, started_at_utc: dt.datetime, tags: dict[str
 
 
 class AudioTrackFile:
+    """Opus packets as sent, placed on the media clock."""
+
     def __init__(
         self,
         writer: OutputWriter,
@@ -48,45 +72,61 @@ class AudioTrackFile:
         started_at_utc: dt.datetime,
         tags: dict[str, str],
     ) -> None:
-        """`start`: the media time the file begins at (silence until the first sample)."""
+        """`start`: the media time the file begins at (silence until the first packet)."""
         self.writer = writer
         self.started_at_utc = started_at_utc
         self._container = _open_webm(writer, started_at_utc, tags)
         self._audio = self._container.add_stream("libopus", rate=AUDIO_RATE)
-        self._audio.layout = "mono"
-        self._audio.codec_context.bit_rate = _BITRATE
-        self._next = round(start * AUDIO_RATE)  # media-clock sample index of the next sample
-        self._samples = 0
+        self._audio.layout = "stereo"  # as WebRTC negotiates Opus; mono packets play in both
+        self._audio.time_base = _AUDIO_TIME_BASE
+        # Opened for its stream header (OpusHead) only: no sample is ever encoded.
+        self._audio.codec_context.open()
+        # Players drop the header's pre-skip from the start, so the file begins that much
+        # earlier: its first played sample is at `start`.
+        pre_skip = int.from_bytes(self._audio.codec_context.extradata[10:12], "little")
+        self._next = round(start * AUDIO_RATE) - pre_skip  # media-clock index of the next sample
+        self._pts = 0  # the next packet's timestamp in the file
+        self._pre_skip = pre_skip
 
     @property
     def seconds(self) -> float:
-        return self._samples / AUDIO_RATE
+        return max(0, self._pts - self._pre_skip) / AUDIO_RATE
 
-    def write(self, at: float, pcm: np.ndarray) -> None:
-        """`pcm`: n x 2 int16 samples starting at media time `at`."""
+    def write(self, at: float, packet: bytes, *, silent: bool = False) -> None:
+        """An Opus packet whose first sample is at media time `at`; `silent` writes silence
+        of its length instead (a paused span)."""
+        samples = opus_samples(packet)
+        if not samples:
+            return
         index = round(at * AUDIO_RATE)
-        if abs(index - self._next) < _CONTINUE_WITHIN:
-            index = self._next
-        if index > self._next:
-            self._encode(np.zeros(index - self._next, np.int16))
-        elif index < self._next:
-            pcm = pcm[self._next - index :]  # overlaps what is already written
-        if len(pcm):
-            self._encode(pcm.astype(np.int32).mean(axis=1).astype(np.int16))
+        gap = index - self._next
+        if gap <= -_CONTINUE_WITHIN:
+            return  # overlaps what is already written (a late or repeated packet)
+        if gap >= _CONTINUE_WITHIN:
+            self._silence(gap)
+        if silent:
+            self._silence(samples)
+        else:
+            self._mux(packet, samples)
 
-    def _encode(self, mono: np.ndarray) -> None:
-        frame = AudioFrame.from_ndarray(mono.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = AUDIO_RATE
-        frame.pts = self._samples
-        frame.time_base = fractions.Fraction(1, AUDIO_RATE)
-        self._samples += len(mono)
-        self._next += len(mono)
-        for packet in self._audio.encode(frame):
-            self._container.mux(packet)
+    def _silence(self, samples: int) -> None:
+        """About `samples` of silence, to 2.5 ms."""
+        for size, packet in _SILENCE.items():
+            while samples >= size - 60:
+                self._mux(packet, size)
+                samples -= size
+
+    def _mux(self, data: bytes, samples: int) -> None:
+        packet = av.Packet(data)
+        packet.stream = self._audio
+        packet.pts = packet.dts = self._pts
+        packet.duration = samples
+        packet.time_base = _AUDIO_TIME_BASE
+        self._container.mux(packet)
+        self._pts += samples
+        self._next += samples
 
     def close(self) -> None:
-        for packet in self._audio.encode(None):
-            self._container.mux(packet)
         self._container.close()
         self.writer.close()
 
