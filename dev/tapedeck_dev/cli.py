@@ -60,8 +60,10 @@ def _floats(text: str) -> list[float]:
 
 
 def _participant(args: argparse.Namespace) -> int:
+    from tapedeck_dev.lossy import AudioLoss
     from tapedeck_dev.participant import run_participant
 
+    lossy = args.drop_audio or args.audio_loss
     asyncio.run(
         run_participant(
             args.janus,
@@ -73,6 +75,7 @@ def _participant(args: argparse.Namespace) -> int:
             sync=args.sync,
             videocodec=args.codec,
             amplitude=args.amplitude,
+            loss=AudioLoss.parse(args.drop_audio, args.audio_loss) if lossy else None,
         )
     )
     return 0
@@ -223,6 +226,15 @@ def _parser() -> argparse.ArgumentParser:
         help="black video with a white flash and a click once a second",
     )
     participant.add_argument("--codec", choices=["vp8", "h264"], help="video codec to publish")
+    participant.add_argument(
+        "--drop-audio",
+        default="",
+        metavar="START:SECONDS,…",
+        help="lose every audio packet in these spans (seconds after publishing)",
+    )
+    participant.add_argument(
+        "--audio-loss", type=float, default=0.0, help="lose this share of audio packets, 0..1"
+    )
     participant.set_defaults(func=_participant)
 
     meeting = commands.add_parser("meeting", help="synthetic participants, each a process")

@@ -20,6 +20,7 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
 from tapedeck_bot.janus.client import JanusHandle, JanusSession, JanusUnavailable
 from tapedeck_bot.webrtc import restrict_host_candidates, rtc_configuration
+from tapedeck_dev.lossy import AudioLoss, drop_audio
 from tapedeck_dev.media import COLORS, ColorTrack, MediaClock, ToneTrack
 
 __all__ = [
@@ -73,6 +74,7 @@ class Publisher:
     sync: bool = False
     videocodec: str | None = None
     amplitude: float = 0.3
+    loss: AudioLoss | None = None
     feed_id: int | None = None
 
     async def start(self) -> int:
@@ -99,6 +101,8 @@ class Publisher:
         )
         assert jsep is not None, data
         await self._pc.setRemoteDescription(RTCSessionDescription(jsep["sdp"], jsep["type"]))
+        if self.loss is not None:
+            drop_audio(self._pc, self.loss)
         return self.feed_id
 
     async def stop(self) -> None:
@@ -125,10 +129,19 @@ async def run_participant(
     sync: bool,
     videocodec: str | None,
     amplitude: float = 0.3,
+    loss: AudioLoss | None = None,
 ) -> None:
     restrict_host_candidates()
     publisher = Publisher(
-        url, room, display, color, freq, sync=sync, videocodec=videocodec, amplitude=amplitude
+        url,
+        room,
+        display,
+        color,
+        freq,
+        sync=sync,
+        videocodec=videocodec,
+        amplitude=amplitude,
+        loss=loss,
     )
     feed = await publisher.start()
     print(f"PUBLISHED {feed} {display} {time.time():.3f}", flush=True)
@@ -152,6 +165,8 @@ def participant_command(
     freq: float | None = None,
     seconds: float | None = None,
     amplitude: float | None = None,
+    drop_audio: str | None = None,
+    audio_loss: float | None = None,
 ) -> list[str]:
     """The `tapedeck-dev participant` command line of planned participant `index`."""
     display, color, planned = participant_plan(index + 1)[index]
@@ -179,6 +194,10 @@ def participant_command(
         args.append("--sync")
     if videocodec:
         args += ["--codec", videocodec]
+    if drop_audio:
+        args += ["--drop-audio", drop_audio]
+    if audio_loss:
+        args += ["--audio-loss", str(audio_loss)]
     return args
 
 

@@ -105,7 +105,11 @@ class Meeting:
         url: str | None = None,
         freq: float | None = None,
         amplitude: float | None = None,
+        drop_audio: str | None = None,
+        audio_loss: float | None = None,
     ) -> Participant:
+        """`drop_audio` ("START:SECONDS,…" after publishing) and `audio_loss` (a share)
+        lose audio packets on the way to Janus."""
         name, colour, planned = participant_plan(index + 1)[index]
         freq = freq or planned
         args = participant_command(
@@ -116,6 +120,8 @@ class Meeting:
             videocodec=codec,
             freq=freq,
             amplitude=amplitude,
+            drop_audio=drop_audio,
+            audio_loss=audio_loss,
         )
         proc = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ENV

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tapedeck_dev.commands import record_command
@@ -46,7 +47,12 @@ def test_pause_removes_five_seconds_and_what_was_said(
         (stopped_at - start) - (resumed_at - paused_at), abs=0.3
     )
     assert info.audio_seconds == pytest.approx(info.video_seconds, abs=0.15)
-    levels = tone_levels(info.audio[int(0.5 * RATE) :], [alice.freq, bob.freq])
+    heard = info.audio[int(0.5 * RATE) :]
+    # Alice is heard all along (a silent file would pass the relative check below) ...
+    assert float(np.sqrt(np.mean(heard**2))) > 0.05
+    levels = tone_levels(heard, [alice.freq, bob.freq])
+    assert levels[alice.freq] == 0.0, levels
+    # ... and bob, who spoke only while paused, is not.
     assert levels[bob.freq] < -40, levels
 
 

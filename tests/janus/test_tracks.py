@@ -96,7 +96,10 @@ def test_one_file_per_session_with_only_its_own_voice(
         assert (
             int(metadata["TAPEDECK_STARTED_AT_UNIX_MS"]) == int(name["ms"]) == round(started * 1000)
         )
-        assert started == pytest.approx(joined, abs=0.1), person.name
+        # Wall clocks of two processes: the participant prints PUBLISHED when Janus answers,
+        # the bot learns of the join from Janus' next event; on 2 cores that also run four
+        # publishers either may lag by 100+ ms. The media-timestamp alignment is below.
+        assert started == pytest.approx(joined, abs=0.25), person.name
         assert len(samples) / RATE == pytest.approx(left - joined, abs=0.3), (
             person.name,
             "\n".join(recording.stderr.lines),
