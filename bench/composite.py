@@ -10,8 +10,10 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from bench.baseline import BASELINE_REV, baseline_env
 from bench.meeting_load import MEASURE_S, WARMUP_S, cores, janus_server, record
 from bench.record import Figure
+from tapedeck_dev.janus import JanusServer
 
 RUNS = 3
 SOAK_S = 600.0
@@ -19,17 +21,19 @@ SOAK_S = 600.0
 
 def run() -> list[Figure]:
     figures: list[Figure] = []
+    seconds = WARMUP_S + MEASURE_S + 2
     with tempfile.TemporaryDirectory() as tmp:
+        old_env = baseline_env(Path(tmp) / "baseline")
         janus = janus_server(Path(tmp) / "janus")
         try:
+            figures += _against_baseline(janus, old_env, seconds)
             peaks: list[float] = []
             for name, count, codec in [
-                ("composite_h264_720p_4up_cores", 4, "H264"),
                 ("composite_vp8_720p_4up_cores", 4, "VP8"),
                 ("composite_h264_720p_9up_cores", 9, "H264"),
             ]:
                 args = ["--out", "{tmp}/out", "--codec", codec]
-                runs = [record(janus, count, args, WARMUP_S + MEASURE_S + 2) for _ in range(RUNS)]
+                runs = [record(janus, count, args, seconds) for _ in range(RUNS)]
                 measured = [cores(r) for r in runs]
                 peaks += [max(s.rss_mb for s in r) for r in runs]
                 figures.append(
@@ -46,7 +50,7 @@ def run() -> list[Figure]:
                     "composite_peak_rss_mb",
                     max(peaks),
                     "MiB",
-                    "largest VmRSS over all runs above (9-up included)",
+                    "largest VmRSS over the VP8 4-up and H264 9-up runs",
                 )
             )
             soak = record(janus, 4, ["--out", "{tmp}/out", "--codec", "H264"], SOAK_S + 2)
@@ -64,3 +68,34 @@ def run() -> list[Figure]:
         finally:
             janus.down()
     return figures
+
+
+def _against_baseline(janus: JanusServer, old_env: dict[str, str], seconds: float) -> list[Figure]:
+    """4-up H264, runs of today's recorder alternating with the baseline's."""
+    args = ["--out", "{tmp}/out", "--codec", "H264"]
+    now: list[float] = []
+    old: list[float] = []
+    for _ in range(RUNS):
+        old.append(cores(record(janus, 4, args, seconds, old_env)))
+        now.append(cores(record(janus, 4, args, seconds)))
+    scenario = "4 x 640x360@30 VP8 in, 1280x720@30 H264 out"
+    return [
+        Figure(
+            "composite_h264_720p_4up_cores",
+            statistics.median(now),
+            "cores",
+            f"{scenario}; runs {', '.join(f'{c:.3f}' for c in now)}",
+        ),
+        Figure(
+            "composite_h264_720p_4up_cores_baseline",
+            statistics.median(old),
+            "cores",
+            f"the same at {BASELINE_REV}; runs {', '.join(f'{c:.3f}' for c in old)}",
+        ),
+        Figure(
+            "composite_h264_720p_4up_cores_ratio",
+            statistics.median(now) / statistics.median(old),
+            "ratio",
+            "today's cores / the baseline's, same invocation",
+        ),
+    ]

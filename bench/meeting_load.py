@@ -56,10 +56,15 @@ def start_participants(url: str, room: int, count: int) -> list[subprocess.Popen
 
 
 def record(
-    janus: JanusServer, count: int, recorder_args: list[str], seconds: float
+    janus: JanusServer,
+    count: int,
+    recorder_args: list[str],
+    seconds: float,
+    env: dict[str, str] | None = None,
 ) -> list[Sample]:
     """Samples of a recorder recording `count` 640x360@30 VP8 participants for `seconds`;
-    `recorder_args` may use `{tmp}` for a scratch directory."""
+    `recorder_args` may use `{tmp}` for a scratch directory; `env` is the recorder's (default:
+    today's code)."""
     room = random.randint(100_000, 999_999)
     asyncio.run(ensure_room(janus.http_url, room))
     people = start_participants(janus.http_url, room, count)
@@ -75,7 +80,7 @@ def record(
             ),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env=ENV,
+            env=env or ENV,
         )
         started = time.monotonic()
         try:

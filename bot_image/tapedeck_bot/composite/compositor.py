@@ -28,13 +28,15 @@ def _plane(frame: VideoFrame, index: int) -> np.ndarray:
 
 
 class Compositor:
+    """Paints into one output frame, re-used every tick: the encoders (libx264, libvpx)
+    copy a frame in when it is sent, so the next tick may paint over it. The background is
+    painted again only when the painted rectangles change."""
+
     def __init__(self, width: int, height: int) -> None:
         self.width, self.height = width, height
-        self._canvas = np.empty((height * 3 // 2, width), np.uint8)
-        q = height // 4
-        self._y = self._canvas[:height]
-        self._u = self._canvas[height : height + q].reshape(height // 2, width // 2)
-        self._v = self._canvas[height + q :].reshape(height // 2, width // 2)
+        self._frame = VideoFrame(width, height, "yuv420p")
+        self._y, self._u, self._v = (_plane(self._frame, i) for i in range(3))
+        self._painted: tuple[tuple[int, int, int, int], ...] | None = None
         self._scaled: dict[str, tuple[VideoFrame, tuple[int, int], VideoFrame]] = {}
 
     def _scale(self, key: str, frame: VideoFrame, width: int, height: int) -> VideoFrame:
@@ -55,18 +57,23 @@ class Compositor:
         return scaled
 
     def compose(self, tiles: Sequence[tuple[Cell, VideoFrame | None]]) -> VideoFrame:
-        """One output frame; a cell without a frame stays black."""
-        self._y.fill(_BLACK_Y)
-        self._u.fill(_NEUTRAL_UV)
-        self._v.fill(_NEUTRAL_UV)
+        """The output frame; a cell without a frame stays black."""
         for key in set(self._scaled) - {cell.participant for cell, _ in tiles}:
             del self._scaled[key]
-        for cell, frame in tiles:
-            if frame is None:
-                continue
-            x, y, w, h = fit(cell, frame.width, frame.height)
+        shown = [
+            (cell, frame, fit(cell, frame.width, frame.height))
+            for cell, frame in tiles
+            if frame is not None
+        ]
+        painted = tuple(rect for _, _, rect in shown)
+        if painted != self._painted:  # else every pixel outside them is black already
+            self._y.fill(_BLACK_Y)
+            self._u.fill(_NEUTRAL_UV)
+            self._v.fill(_NEUTRAL_UV)
+            self._painted = painted
+        for cell, frame, (x, y, w, h) in shown:
             scaled = self._scale(cell.participant, frame, w, h)
             self._y[y : y + h, x : x + w] = _plane(scaled, 0)
             self._u[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] = _plane(scaled, 1)
             self._v[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] = _plane(scaled, 2)
-        return VideoFrame.from_ndarray(self._canvas, format="yuv420p")
+        return self._frame
