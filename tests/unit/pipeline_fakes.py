@@ -23,9 +23,9 @@ class FakeClock:
     """Time that moves only when someone waits or sleeps: nothing ever sleeps for real.
 
     By default a `wait` moves time on by its timeout (one thread drives time). With
-    `driven_by_sleep`, only the asyncio side's `sleep` moves time, and a thread's `wait`
-    returns once time has passed its deadline: the recorder's stages then follow the
-    recorder's own clock instead of racing ahead of it.
+    `driven_by_sleep`, only the asyncio side's `sleep` moves time, and only once every thread
+    that waits on this clock is waiting (or gone): the recorder's stages then run in lockstep
+    with the recorder's clock, however the machine schedules them.
     """
 
     def __init__(
@@ -36,6 +36,8 @@ class FakeClock:
         self._moved = threading.Condition()
         self.driven_by_sleep = driven_by_sleep
         self.waits: list[float] = []
+        self._waiters: set[threading.Thread] = set()  # threads that wait on this clock
+        self._waiting: set[threading.Thread] = set()  # those waiting now
 
     def monotonic(self) -> float:
         with self._moved:
@@ -56,12 +58,25 @@ class FakeClock:
         if not self.driven_by_sleep:
             self.advance(timeout)
             return event.is_set()
+        me = threading.current_thread()
         with self._moved:
+            self._waiters.add(me)
+            self._waiting.add(me)
+            self._moved.notify_all()
             deadline = self._now + timeout
             self._moved.wait_for(lambda: self._now >= deadline or event.is_set())
+            self._waiting.discard(me)
         return event.is_set()
 
+    def _all_waiting(self) -> bool:
+        return all(t in self._waiting or not t.is_alive() for t in self._waiters)
+
     async def sleep(self, seconds: float) -> None:
+        if self.driven_by_sleep:
+            with self._moved:
+                # Re-checked every 10 ms for threads that ended without a last wait.
+                while not self._all_waiting():
+                    self._moved.wait(0.01)
         self.advance(seconds)
         await asyncio.sleep(0)  # let the loop's other tasks run
 
