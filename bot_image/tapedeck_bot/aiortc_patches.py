@@ -77,10 +77,13 @@ def _missing(receiver: RTCRtpReceiver) -> list[str]:
     return missing
 
 
-def check_aiortc() -> None:
+async def check_aiortc() -> None:
     """Raise AiortcIncompatible, naming each missing piece, unless every patch applies."""
     pc = RTCPeerConnection()  # no network until it negotiates
-    missing = _missing(pc.addTransceiver("audio", direction="recvonly").receiver)
+    try:
+        missing = _missing(pc.addTransceiver("audio", direction="recvonly").receiver)
+    finally:
+        await pc.close()
     if missing:
         raise AiortcIncompatible(
             f"aiortc {aiortc.__version__} / aioice {aioice.__version__} lack what tapedeck "
@@ -135,12 +138,13 @@ def tap_receiver(
     on_report: Callable[[float, int], None],
     on_encoded: OnEncoded | None = None,
     *,
-    decode: bool = True,
+    decode: Callable[[str], bool] | None = None,
 ) -> None:
     """Once per receiver: call `on_report(ntp_seconds, pts)` for every RTCP SR, and
-    `on_encoded` for every frame before aiortc decodes it. With `decode=False` aiortc's
-    decoder never sees the frames (and the track's `recv()` never returns): nothing is
-    decoded that no output needs."""
+    `on_encoded` for every frame before aiortc decodes it. `decode(mime_type)` says whether
+    aiortc's decoder gets the frame (None: every frame); a stream it never gets is never
+    decoded (and its track's `recv()` never returns): nothing is decoded that no output
+    needs."""
     if receiver in _tapped:
         return
     _tapped.add(receiver)
@@ -154,7 +158,7 @@ def tap_receiver(
         await original(packet)
 
     receiver._handle_rtcp_packet = handle  # type: ignore[method-assign]
-    if on_encoded is None and decode:
+    if on_encoded is None and decode is None:
         return
     # aiortc has no passthrough: its jitter buffer's complete frames go straight to a
     # decoder thread's queue (already mapped to pts), so the tap wraps that queue's `put`.
@@ -168,7 +172,7 @@ def tap_receiver(
         codec, frame = item
         if on_encoded is not None:
             on_encoded(codec.mimeType, frame.data, frame.timestamp, codec.clockRate)
-        if decode:
+        if decode is None or decode(codec.mimeType):
             original_put(item, *args, **kwargs)
 
     queue.put = put

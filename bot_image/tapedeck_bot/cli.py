@@ -99,18 +99,19 @@ def _record(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from tapedeck_bot.pod import run_pod
+    from tapedeck_bot.standalone import EXIT_BAD_CONFIG
 
     raw = args.config.read_text() if args.config else os.environ.get(CONFIG_ENV)
     if not raw:
         print(f"tapedeck-bot run: set ${CONFIG_ENV} or pass --config", file=sys.stderr)
-        return 2
+        return EXIT_BAD_CONFIG
     try:
         config = BotConfig.model_validate_json(raw)
     except ValidationError as exc:
         for error in exc.errors():
             field = ".".join(str(p) for p in error["loc"])
             print(f"tapedeck-bot run: config {field}: {error['msg']}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_CONFIG
     return run_pod(config)
 
 

@@ -40,6 +40,7 @@ from tapedeck_bot.media.worker import Stage
 from tapedeck_bot.media.writer import OpenWriter
 from tapedeck_bot.meeting import MeetingConnector
 from tapedeck_bot.tracks.recorder import TrackRecorder
+from tapedeck_bot.tracks.writer import KEPT_AS_SENT
 
 __all__ = [
     "CompositeJob",
@@ -78,21 +79,55 @@ class TracksJob:
 
 @dataclass(frozen=True)
 class MediaWanted:
-    """Which streams the connector delivers decoded, and which as sent."""
+    """Which streams the connector delivers decoded, and which as sent; a stream only
+    delivered as sent is decoded too unless its codec is in `kept_as_sent`."""
 
     decoded: frozenset[StreamKind]
     encoded: frozenset[StreamKind]
+    kept_as_sent: frozenset[str]
 
 
 def media_wanted(composite: bool, tracks: TracksSpec | None) -> MediaWanted:
     """The composite mixes and lays out decoded media. Tracks keep Opus and VP8 as sent;
     video of other codecs (H.264) is decoded to be re-encoded to VP8 for WebM."""
-    decoded: set[StreamKind] = {"audio", "video"} if composite else set()
-    encoded: set[StreamKind] = set()
-    if tracks is not None:
-        encoded |= STREAM_KINDS[tracks.media_kind]
-        decoded |= STREAM_KINDS[tracks.media_kind] & {"video"}
-    return MediaWanted(frozenset(decoded), frozenset(encoded))
+    decoded: frozenset[StreamKind] = frozenset({"audio", "video"}) if composite else frozenset()
+    encoded = STREAM_KINDS[tracks.media_kind] if tracks is not None else frozenset()
+    return MediaWanted(decoded, encoded, KEPT_AS_SENT)
+
+
+@dataclass(frozen=True)
+class _Pipeline:
+    """One recording's stages and the hand-overs between them."""
+
+    inbox: PlacementInbox
+    outlets: list[Outlet]
+    placement: Placement
+    composite: CompositePipeline | None
+    composite_output: Output | None
+    tracks: TrackRecorder | None
+
+    @property
+    def stages(self) -> list[Stage]:
+        return [s for s in (self.placement, self.composite, self.tracks) if s is not None]
+
+    @property
+    def bytes_written(self) -> int:
+        return sum(s.bytes_written for s in (self.composite, self.tracks) if s is not None)
+
+    @property
+    def dropped(self) -> int:
+        mailboxes = sum(o.mailbox.dropped for o in self.outlets)
+        return self.inbox.dropped + self.placement.dropped + mailboxes
+
+    def outputs(self) -> list[Output]:
+        outputs = self.tracks.outputs() if self.tracks else []
+        if self.composite is not None and self.composite_output is not None:
+            written = {
+                "bytes": self.composite.bytes_written,
+                "complete": self.composite.error is None,
+            }
+            outputs.insert(0, self.composite_output.model_copy(update=written))
+        return outputs
 
 
 @dataclass(frozen=True)
@@ -135,6 +170,7 @@ class Recorder:
         self.progress_every_s = progress_every_s
         self.clock = clock
         self.t0: float | None = None
+        self._stages: list[Stage] = []
 
     def _now(self) -> float:
         assert self.t0 is not None
@@ -144,38 +180,76 @@ class Recorder:
     def pause(self) -> None:
         if self.t0 is not None:
             self.control.pause(self._now())
+            self._changed()
 
     def resume(self) -> None:
         if self.t0 is not None:
             self.control.resume(self._now())
+            self._changed()
 
     def stop(self, reason: StopReason = StopReason.STOPPED) -> None:
         if self.t0 is not None:
             self.control.stop(self._now(), reason)
+            self._changed()
+
+    def _changed(self) -> None:
+        """The stages read the new ControlState at their next step: make that now."""
+        for stage in self._stages:
+            stage.wake()
 
     async def run(self) -> RecordingResult:
         """Join (errors such as a wrong room raise before anything is written), record, stop."""
         await self.connector.join()
         self.t0, wall_t0 = self.clock.monotonic(), self.clock.time()
-        started = dt.datetime.fromtimestamp(wall_t0, dt.UTC)
+        pipeline = self._pipeline(self.t0, wall_t0)
+        self._stages = pipeline.stages
+        router = MediaRouter(self.t0, pipeline.inbox)
+        meeting = asyncio.create_task(self.connector.run(router))
+        for stage in pipeline.stages:
+            stage.start()
+        log.info("recording started", extra={"started_at": wall_t0})
+        if self.on_started is not None:
+            self.on_started(dt.datetime.fromtimestamp(wall_t0, dt.UTC))
+        error = await self._supervise(router, pipeline, meeting, wall_t0)
+        for stage in pipeline.stages:
+            while not stage.done.is_set():  # on the clock, so that fake time moves on too
+                await self.clock.sleep(_CHECK_S)
+            if stage.error is not None and error is None:
+                error = f"{stage.name} failed: {stage.error}"
+        await self.connector.leave()
+        meeting.cancel()
+        await asyncio.gather(meeting, return_exceptions=True)  # its failure is in `error`
+        if dropped := pipeline.dropped:
+            log.warning("frames dropped: the pipeline fell behind", extra={"frames": dropped})
+        result = RecordingResult(
+            stop_reason=self.control.stop_reason or StopReason.ERROR,
+            recorded_s=self.control.recorded(self.control.stop_at or self._now()),
+            outputs=pipeline.outputs(),
+            error=error,
+        )
+        log.info(
+            "recording finished",
+            extra={"stop_reason": result.stop_reason, "recorded_s": round(result.recorded_s, 2)},
+        )
+        return result
+
+    def _pipeline(self, t0: float, wall_t0: float) -> _Pipeline:
+        """The stages of this recording, wired, not started."""
         inbox: PlacementInbox = Mailbox(_INBOX_LIMIT)
-        router = MediaRouter(self.t0, inbox)
         outlets: list[Outlet] = []
-        stages: list[Stage] = []
-        composite: CompositePipeline | None = None
-        composite_output: Output | None = None
+        composite = composite_output = tracks = None
         if self.composite is not None:
             job = self.composite
             composite_output = Output(
                 kind="composite",
                 key=job.name,
                 content_type=content_type_of(job.name),
-                started_at=started,
+                started_at=dt.datetime.fromtimestamp(wall_t0, dt.UTC),
             )
             mailbox: Mailbox[StageEvent] = Mailbox(_MAILBOX_LIMIT)
-            outlets.append(Outlet(mailbox, decoded=media_wanted(True, None).decoded))
+            outlets.append(Outlet(mailbox, decoded=frozenset({"audio", "video"})))
             composite = CompositePipeline(
-                self.t0,
+                t0,
                 mailbox,
                 self._control_state,
                 job.open_writer(composite_output),
@@ -183,12 +257,11 @@ class Recorder:
                 job.layout,
                 self.clock,
             )
-            stages.append(composite)
-        tracks: TrackRecorder | None = None
         if self.tracks is not None:
             mailbox = Mailbox(_MAILBOX_LIMIT)
-            wanted = media_wanted(False, self.tracks.spec)
-            outlets.append(Outlet(mailbox, decoded=wanted.decoded, encoded=wanted.encoded))
+            kinds = STREAM_KINDS[self.tracks.spec.media_kind]
+            # Decoded video, for senders whose codec a track cannot keep as sent.
+            outlets.append(Outlet(mailbox, decoded=kinds & {"video"}, encoded=kinds))
             tracks = TrackRecorder(
                 self.tracks.spec,
                 self.tracks.prefix,
@@ -198,43 +271,8 @@ class Recorder:
                 wall_t0,
                 self.clock,
             )
-            stages.append(tracks)
-        placement = Placement(self.t0, inbox, outlets, self._control_state, self.clock)
-        stages.insert(0, placement)
-        meeting = asyncio.create_task(self.connector.run(router))
-        for stage in stages:
-            stage.start()
-        log.info("recording started", extra={"started_at": wall_t0})
-        if self.on_started is not None:
-            self.on_started(started)
-        writers: list[CompositePipeline | TrackRecorder] = [s for s in (composite, tracks) if s]
-        error = await self._supervise(router, stages, writers, meeting, wall_t0)
-        for stage in stages:
-            while not stage.done.is_set():  # on the clock, so that fake time moves on too
-                await self.clock.sleep(_CHECK_S)
-            if stage.error is not None and error is None:
-                error = f"{stage.name} failed: {stage.error}"
-        await self.connector.leave()
-        meeting.cancel()
-        await asyncio.gather(meeting, return_exceptions=True)  # its failure is in `error`
-        dropped = inbox.dropped + sum(o.mailbox.dropped for o in outlets)
-        if dropped:
-            log.warning("frames dropped: the pipeline fell behind", extra={"frames": dropped})
-        outputs = tracks.outputs() if tracks else []
-        if composite is not None and composite_output is not None:
-            written = {"bytes": composite.bytes_written, "complete": composite.error is None}
-            outputs.insert(0, composite_output.model_copy(update=written))
-        result = RecordingResult(
-            stop_reason=self.control.stop_reason or StopReason.ERROR,
-            recorded_s=self.control.recorded(self.control.stop_at or self._now()),
-            outputs=outputs,
-            error=error,
-        )
-        log.info(
-            "recording finished",
-            extra={"stop_reason": result.stop_reason, "recorded_s": round(result.recorded_s, 2)},
-        )
-        return result
+        placement = Placement(t0, inbox, outlets, self._control_state, self.clock)
+        return _Pipeline(inbox, outlets, placement, composite, composite_output, tracks)
 
     def _control_state(self) -> ControlState:
         return self.control.state
@@ -242,8 +280,7 @@ class Recorder:
     async def _supervise(
         self,
         router: MediaRouter,
-        stages: list[Stage],
-        writers: list[CompositePipeline | TrackRecorder],
+        pipeline: _Pipeline,
         meeting: asyncio.Task[None],
         wall_t0: float,
     ) -> str | None:
@@ -258,7 +295,7 @@ class Recorder:
                 exc = meeting.exception()
                 error = f"meeting failed: {exc}" if exc else "meeting ended"
                 self.control.stop(now, StopReason.ERROR)
-            if any(s.done.is_set() for s in stages):
+            if any(s.done.is_set() for s in pipeline.stages):
                 self.control.stop(now, StopReason.ERROR)
             if self.on_progress and now - last_progress >= self.progress_every_s:
                 last_progress = now
@@ -266,12 +303,13 @@ class Recorder:
                     Progress(
                         participants=present,
                         recorded_s=self.control.recorded(now),
-                        bytes_written=sum(w.bytes_written for w in writers),
+                        bytes_written=pipeline.bytes_written,
                         paused=self.control.paused,
                         roster=_roster(router, wall_t0),
                     )
                 )
             await self.clock.sleep(_CHECK_S)
+        self._changed()  # stopped: by a limit, an empty room or a failure
         return error
 
 

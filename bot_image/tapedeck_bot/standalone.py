@@ -150,6 +150,7 @@ def _connector(job: LocalRecording) -> JanusVideoRoom:
         pin=job.pin,
         decoded=wanted.decoded,
         encoded=wanted.encoded,
+        kept_as_sent=wanted.kept_as_sent,
         users=None if composite else users,
     )
 

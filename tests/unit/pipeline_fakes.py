@@ -25,7 +25,8 @@ class FakeClock:
     By default a `wait` moves time on by its timeout (one thread drives time). With
     `driven_by_sleep`, only the asyncio side's `sleep` moves time, and only once every thread
     that waits on this clock is waiting (or gone): the recorder's stages then run in lockstep
-    with the recorder's clock, however the machine schedules them.
+    with the recorder's clock, however the machine schedules them. (A thread joins the
+    lockstep at its first wait: its first step may overlap a move of time.)
     """
 
     def __init__(
@@ -104,12 +105,13 @@ class BytesWriter:
 
 @functools.cache
 def opus_packets(freq: float, count: int = 50) -> tuple[bytes, ...]:
-    """`count` 20 ms Opus packets of a stereo tone, as a WebRTC sender sends them."""
+    """`count` 20 ms Opus packets of a stereo tone, as a WebRTC sender sends them mid-call
+    (past the encoder's start-up, whose first packets hold its look-ahead delay)."""
     encoder = av.CodecContext.create("libopus", "w")
     encoder.sample_rate, encoder.layout, encoder.format = RATE, "stereo", "s16"
     encoder.open()
     packets: list[bytes] = []
-    for n in range(count + 5):
+    for n in range(count + 10):
         t = np.arange(960) + n * 960
         mono = (np.sin(2 * np.pi * freq * t / RATE) * 8000).astype(np.int16)
         frame = AudioFrame.from_ndarray(
@@ -117,7 +119,7 @@ def opus_packets(freq: float, count: int = 50) -> tuple[bytes, ...]:
         )
         frame.sample_rate, frame.pts = RATE, n * 960
         packets += [bytes(p) for p in encoder.encode(frame)]
-    return tuple(packets[:count])
+    return tuple(packets[5 : count + 5])
 
 
 def opus_frame(freq: float, n: int) -> EncodedFrame:

@@ -31,7 +31,7 @@ def _in_loop(fn: Callable[[], T]) -> T:
 
 
 def test_the_installed_aiortc_has_everything_patched() -> None:
-    _in_loop(check_aiortc)
+    asyncio.run(check_aiortc())
 
 
 def test_a_timestamp_mapper_without_its_origin_fails_loudly(
@@ -42,7 +42,7 @@ def test_a_timestamp_mapper_without_its_origin_fails_loudly(
 
     monkeypatch.setattr(TimestampMapper, "__init__", bare)
     with pytest.raises(AiortcIncompatible) as failure:
-        _in_loop(check_aiortc)
+        asyncio.run(check_aiortc())
     message = str(failure.value)
     assert "TimestampMapper._origin" in message
     assert f"aiortc {aiortc.__version__}" in message
@@ -62,7 +62,7 @@ def test_a_receiver_without_its_private_state_fails_naming_each_piece(
     monkeypatch.setattr(RTCRtpReceiver, "__init__", renamed)
     monkeypatch.delattr(aioice.ice, "get_host_addresses")
     with pytest.raises(AiortcIncompatible) as failure:
-        _in_loop(check_aiortc)
+        asyncio.run(check_aiortc())
     for piece in (
         "RTCRtpReceiver.__timestamp_mapper",
         "RTCRtpReceiver.__decoder_queue",
@@ -86,13 +86,19 @@ def _frame(pts: int) -> tuple[Any, Any]:
 
 @pytest.mark.parametrize("decode", [True, False])
 def test_the_tap_hands_out_frames_as_sent_and_decodes_only_when_asked(decode: bool) -> None:
+    """`decode` answers by codec: here, whether Opus is decoded."""
     receiver = _in_loop(
         lambda: RTCPeerConnection().addTransceiver("audio", direction="recvonly").receiver
     )
     queue = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
     seen: list[tuple[str, bytes, int, int]] = []
     for _ in range(2):  # a renegotiation lists the receiver again: tapped once
-        tap_receiver(receiver, lambda ntp, pts: None, lambda *f: seen.append(f), decode=decode)
+        tap_receiver(
+            receiver,
+            lambda ntp, pts: None,
+            lambda *f: seen.append(f),
+            decode=lambda mime_type: decode and mime_type == "audio/opus",
+        )
     queue.put(_frame(960))
     assert seen == [("audio/opus", b"\xf8\xff\xfe", 960, 48000)]
     assert queue.qsize() == (1 if decode else 0)

@@ -35,7 +35,7 @@ def test_pauses_are_cut_and_the_file_ends_at_the_stop() -> None:
     stage = CompositePipeline(
         T0, mailbox, lambda: control.state, writer, SETTINGS, Layout.GRID, FakeClock(T0)
     )
-    mailbox.put(Joined(ParticipantInfo("1", "alice"), 0.0))
+    mailbox.put(Joined("1", ParticipantInfo("1", "alice"), 0.0))
     for n in range(200):  # 4 s: audio every 20 ms, video every 100 ms
         mailbox.put(Placed("1", "audio", n * 0.02, _tone(n)))
         if n % 5 == 0:

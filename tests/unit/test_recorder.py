@@ -106,8 +106,11 @@ def test_a_lost_meeting_stops_with_an_error_and_keeps_what_was_recorded() -> Non
     assert result.outputs[0].complete
 
 
-def test_a_failing_stage_is_named_in_the_error() -> None:
-    result, _, _ = _record([Person("alice", 440)], files=Files(fail_after=2000))
+def test_a_failing_stage_is_named_in_the_error_and_every_file_is_closed() -> None:
+    files = Files(fail_after=2000)
+    result, _, _ = _record([Person("alice", 440), Person("bob", 660)], files=files, composite=True)
     assert result.stop_reason is StopReason.ERROR
     assert result.error is not None
-    assert result.error.startswith("tracks failed: [Errno 28] No space left on device")
+    assert result.error.startswith("composite failed: [Errno 28] No space left on device")
+    assert len(files.writers) == 3
+    assert all(w.closed for w in files.writers.values())

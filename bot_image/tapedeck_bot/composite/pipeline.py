@@ -58,7 +58,7 @@ class CompositePipeline(Stage):
         self._compositor = Compositor(settings.width, settings.height)
         self._speakers = SpeakerTracker()
         self._silence = np.zeros((BLOCK, 2), np.int16)
-        self._tiles: dict[str, _Tile] = {}  # in join order
+        self._tiles: dict[str, _Tile] = {}  # by session, in join order
         self._encoder: CompositeEncoder | None = None
         self._ended = False  # the placement stage has sent everything
         self._frame_index = self._block_index = 0
@@ -76,13 +76,11 @@ class CompositePipeline(Stage):
         self._forget_departed(self._frame_index / self.settings.fps)
         horizon = now - self.t0 - self.delay_s
         end = self.control().stop_at
-        if self._ended:  # all media is in: encode up to the stop now
-            horizon = end if end is not None else horizon
-        limit = horizon if end is None else min(horizon, end)
-        next_tick = self._encode_until(limit)
-        if (end is not None and horizon >= end) or self._ended:
+        if self._ended:  # all media up to the stop is in: encode up to it, and finish
+            self._encode_until(horizon if end is None else end)
             self._encoder.close()
             return None
+        next_tick = self._encode_until(horizon if end is None else min(horizon, end))
         return max(0.002, next_tick - horizon)
 
     def finish(self) -> None:
@@ -90,7 +88,7 @@ class CompositePipeline(Stage):
 
     def _receive(self, event: StageEvent) -> None:
         if isinstance(event, Placed):
-            tile = self._tiles.get(event.peer_id)
+            tile = self._tiles.get(event.session)
             if tile is None:
                 return
             if isinstance(event.payload, VideoFrame):
@@ -98,9 +96,9 @@ class CompositePipeline(Stage):
             elif isinstance(event.payload, np.ndarray):
                 tile.audio.write(event.at, event.payload)
         elif isinstance(event, Joined):
-            self._tiles[event.info.peer_id] = _Tile(Presence(event.info, event.at))
+            self._tiles[event.session] = _Tile(Presence(event.info, event.at))
         elif isinstance(event, Left):
-            if (tile := self._tiles.get(event.peer_id)) is not None:
+            if (tile := self._tiles.get(event.session)) is not None:
                 tile.presence.left_at = event.at
         elif isinstance(event, End):
             self._ended = True

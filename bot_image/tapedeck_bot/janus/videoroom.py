@@ -101,16 +101,19 @@ class JanusVideoRoom:
         retry_delays_s: tuple[float, ...] = _RETRY_DELAYS_S,
         decoded: frozenset[StreamKind] = frozenset({"audio", "video"}),
         encoded: frozenset[StreamKind] = frozenset(),
+        kept_as_sent: frozenset[str] = frozenset(),
         users: frozenset[str] | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        """Media of the kinds in `decoded` is delivered decoded, of those in `encoded` as sent
-        (both, if in both); only those kinds are subscribed to. `users` limits the
-        subscription too (everyone still counts as present)."""
+        """Media of the kinds in `decoded` is delivered decoded, of those in `encoded` as sent;
+        a kind only in `encoded` is decoded too unless its codec (mime type) is in
+        `kept_as_sent`. Only those kinds are subscribed to. `users` limits the subscription
+        too (everyone still counts as present)."""
         self.url, self.room, self.pin, self.display = url, room, pin, display
         self.ice_servers = ice_servers
         self.retry_delays_s = retry_delays_s
         self.decoded, self.encoded, self.users = decoded, encoded, users
+        self.kept_as_sent = kept_as_sent
         self.kinds = decoded | encoded
         self.clock = clock
         self._participants: dict[int, ParticipantInfo] = {}
@@ -123,7 +126,7 @@ class JanusVideoRoom:
 
     async def join(self) -> None:
         """Join the room now, so that a wrong room or pin fails before anything is recorded."""
-        check_aiortc()
+        await check_aiortc()
         self._room = await self._with_retries(self._open)
 
     async def run(self, sink: MeetingSink) -> None:
@@ -363,11 +366,17 @@ class JanusVideoRoom:
                 transceiver.receiver,
                 self._report_handler(room, mid),
                 self._encoded_handler(room, mid) if kind in self.encoded else None,
-                decode=kind in self.decoded,
+                decode=self._decodes(kind),
             )
         await room.subscriber.message(
             {"request": "start"}, jsep={"type": "answer", "sdp": room.pc.localDescription.sdp}
         )
+
+    def _decodes(self, kind: str) -> Callable[[str], bool] | None:
+        """Which frames of a stream of `kind` aiortc decodes, by codec (None: all)."""
+        if kind in self.decoded:
+            return None
+        return lambda mime_type: mime_type not in self.kept_as_sent
 
     # -- media -------------------------------------------------------------------------------
 

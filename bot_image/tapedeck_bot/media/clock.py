@@ -1,4 +1,6 @@
-"""Place every decoded frame on the recorder's one clock (time.monotonic() seconds).
+"""Place every frame on the recorder's one clock (its `Clock.monotonic()` seconds).
+
+Only the placement stage uses these: they are not thread-safe, and need not be.
 
 aiortc gives each track its own pts, starting at 0 (time bases 1/90000 video, 1/48000
 audio), so pts alone cannot line up audio with video, or one participant with another.
@@ -158,9 +160,17 @@ class ParticipantClock:
         """A new source on this stream (an SFU re-used its m-line): forget its timing."""
         self.streams.pop(kind, None)
 
-    def local_time(self, kind: str, pts: int, segment: int | None = None) -> float | None:
-        """The local time of a frame of segment `segment` (default: the current one)."""
-        clock = self.streams.get(kind)
+    def local_time(
+        self,
+        kind: str,
+        pts: int,
+        segment: int | None = None,
+        *,
+        stream: StreamClock | None = None,
+    ) -> float | None:
+        """The local time of a frame of segment `segment` (default: the current one) of
+        `stream` (default: the kind's current stream, which a source change replaces)."""
+        clock = stream or self.streams.get(kind)
         if clock is None:
             return None
         seg = clock.segment(clock.current if segment is None else segment)

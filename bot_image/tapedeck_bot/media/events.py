@@ -1,7 +1,9 @@
 """What flows between the pipeline's stages, and who is present when.
 
 Times named `at` are media time: seconds since the recording started. `arrival` is a reading
-of the recording's monotonic clock.
+of the recording's monotonic clock. `session` names one participant session: the peer id, and
+on a rejoin under the same peer id (the bot reconnected to the SFU) a new key, so that every
+stage sees one join and one leave per session.
 """
 
 from __future__ import annotations
@@ -42,13 +44,14 @@ class Presence:
 
 @dataclass(frozen=True)
 class Joined:
+    session: str
     info: ParticipantInfo
     at: float
 
 
 @dataclass(frozen=True)
 class Left:
-    peer_id: str
+    session: str
     at: float
 
 
@@ -57,7 +60,7 @@ class Left:
 
 @dataclass(frozen=True)
 class Arrived:
-    peer_id: str
+    session: str
     kind: StreamKind
     arrival: float
     frame: AudioFrame | VideoFrame | EncodedFrame
@@ -67,7 +70,7 @@ class Arrived:
 class Report:
     """An RTCP sender report: the sender's clock read `ntp_seconds` at `pts`."""
 
-    peer_id: str
+    session: str
     kind: StreamKind
     ntp_seconds: float
     pts: int
@@ -75,7 +78,7 @@ class Report:
 
 @dataclass(frozen=True)
 class SourceChanged:
-    peer_id: str
+    session: str
     kind: StreamKind
 
 
@@ -87,7 +90,7 @@ Payload = VideoFrame | np.ndarray | EncodedFrame
 
 @dataclass(frozen=True)
 class Placed:
-    peer_id: str
+    session: str
     kind: StreamKind
     at: float
     payload: Payload

@@ -22,7 +22,7 @@ from av import AudioFrame, VideoFrame
 from tapedeck_bot.clock import Clock
 from tapedeck_bot.contract import StreamKind
 from tapedeck_bot.control import ControlView
-from tapedeck_bot.media.clock import ParticipantClock
+from tapedeck_bot.media.clock import ParticipantClock, StreamClock
 from tapedeck_bot.media.events import (
     Arrived,
     End,
@@ -39,7 +39,7 @@ from tapedeck_bot.media.router import PlacementInbox
 from tapedeck_bot.media.worker import Stage
 from tapedeck_bot.meeting import EncodedFrame
 
-__all__ = ["Outlet", "Placement", "stereo"]
+__all__ = ["Outlet", "Placement"]
 
 log = logging.getLogger("tapedeck_bot.media")
 
@@ -76,6 +76,7 @@ class Outlet:
 @dataclass(frozen=True)
 class _Due:
     kind: StreamKind
+    stream: StreamClock  # the clock it was observed by, even if its source changed since
     pts: int
     segment: int
     frame: AudioFrame | VideoFrame | EncodedFrame
@@ -102,22 +103,23 @@ class Placement(Stage):
     ) -> None:
         self.t0, self.inbox, self.outlets, self.control = t0, inbox, outlets, control
         self.delay_s, self.late_s = delay_s, late_s
-        self._participants: dict[str, _Participant] = {}
+        self._participants: dict[str, _Participant] = {}  # by session
         self._ended = False
+        self.dropped = 0  # frames pushed out of a full pending queue
         super().__init__("placement", clock)
 
     def step(self, now: float) -> float | None:
         for message in self.inbox.take():
             self._ingest(message)
         due = now - self.delay_s
-        for peer, participant in list(self._participants.items()):
+        for session, participant in list(self._participants.items()):
             pending = participant.pending
             while pending and pending[0][0] <= due:
-                self._place(peer, participant, pending.popleft()[1])
+                self._place(session, participant, pending.popleft()[1])
             left = participant.left
             if left is not None and not pending and left.at + self.t0 <= due:
                 self._send(left)
-                del self._participants[peer]
+                del self._participants[session]
         stop_at = self.control().stop_at
         if stop_at is not None and due - self.t0 - self.late_s >= stop_at:
             self._end()
@@ -138,10 +140,10 @@ class Placement(Stage):
 
     def _ingest(self, message: Joined | Left | Arrived | Report | SourceChanged) -> None:
         if isinstance(message, Joined):
-            self._participants[message.info.peer_id] = _Participant()
+            self._participants[message.session] = _Participant()
             self._send(message)
             return
-        participant = self._participants.get(message.peer_id)
+        participant = self._participants.get(message.session)
         if participant is None:
             return
         if isinstance(message, Left):
@@ -152,30 +154,30 @@ class Placement(Stage):
             stream = participant.clock.streams.get(message.kind)
             if stream is not None:
                 stream.sender_report(message.ntp_seconds, message.pts)
-        else:
+        else:  # frames still pending keep the clock they were observed by
             participant.clock.reset(message.kind)
 
     def _arrived(self, participant: _Participant, message: Arrived) -> None:
         frame = message.frame
         if isinstance(frame, EncodedFrame):
             stream = participant.clock.stream(message.kind, frame.rate)
-            due = _Due(
-                message.kind, frame.pts, stream.observe_encoded(frame.pts, message.arrival), frame
-            )
+            pts, segment = frame.pts, stream.observe_encoded(frame.pts, message.arrival)
         else:
             if frame.pts is None or frame.time_base is None:
                 return
             stream = participant.clock.stream(message.kind, round(1 / frame.time_base))
-            segment = stream.observe_decoded(frame.pts, message.arrival)
-            due = _Due(message.kind, frame.pts, segment, frame)
-        participant.pending.append((message.arrival, due))
+            pts, segment = frame.pts, stream.observe_decoded(frame.pts, message.arrival)
+        pending = participant.pending
+        if len(pending) == pending.maxlen:
+            self.dropped += 1
+        pending.append((message.arrival, _Due(message.kind, stream, pts, segment, frame)))
 
-    def _place(self, peer: str, participant: _Participant, due: _Due) -> None:
-        local = participant.clock.local_time(due.kind, due.pts, due.segment)
+    def _place(self, session: str, participant: _Participant, due: _Due) -> None:
+        local = participant.clock.local_time(due.kind, due.pts, due.segment, stream=due.stream)
         if local is None:
             return
         at = local - self.t0
         payload: Payload = stereo(due.frame) if isinstance(due.frame, AudioFrame) else due.frame
         for outlet in self.outlets:
             if outlet.wants(due.kind, payload):
-                outlet.mailbox.put(Placed(peer, due.kind, at, payload))
+                outlet.mailbox.put(Placed(session, due.kind, at, payload))

@@ -5,6 +5,7 @@ encodes or writes, and nothing here waits."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 from av import AudioFrame, VideoFrame
 
@@ -33,53 +34,58 @@ class MediaRouter:
     def __init__(self, t0: float, inbox: PlacementInbox) -> None:
         self.t0 = t0
         self.inbox = inbox
-        self._roster: dict[str, Presence] = {}  # the network thread's own view
+        self._roster: dict[str, Presence] = {}  # by session: the network thread's own view
+        self._joins: Counter[str] = Counter()  # by peer id
+        self._here: dict[str, str] = {}  # peer id -> its session, while present
 
     def participant_joined(self, participant: ParticipantInfo, at: float) -> None:
+        peer = participant.peer_id
+        if peer in self._here:
+            return  # already present: a connector never joins anyone twice
+        joins = self._joins[peer]
+        self._joins[peer] += 1
+        session = self._here[peer] = peer if not joins else f"{peer}#{joins}"
         joined = max(0.0, at - self.t0)
-        self._roster[participant.peer_id] = Presence(participant, joined)
-        self.inbox.put(Joined(participant, joined), droppable=False)
+        self._roster[session] = Presence(participant, joined)
+        self.inbox.put(Joined(session, participant, joined), droppable=False)
         log.info(
             "participant joined",
-            extra={"peer_id": participant.peer_id, "user_id": participant.user_id, "at_s": joined},
+            extra={"peer_id": peer, "user_id": participant.user_id, "at_s": joined},
         )
 
     def participant_left(self, peer_id: str, at: float) -> None:
-        presence = self._roster.get(peer_id)
-        if presence is None or presence.left_at is not None:
+        session = self._here.pop(peer_id, None)
+        if session is None:
             return
+        presence = self._roster[session]
         presence.left_at = max(presence.joined_at, at - self.t0)
-        self.inbox.put(Left(peer_id, presence.left_at), droppable=False)
+        self.inbox.put(Left(session, presence.left_at), droppable=False)
         log.info("participant left", extra={"peer_id": peer_id, "at_s": presence.left_at})
 
     def media_frame(
         self, peer_id: str, kind: StreamKind, frame: AudioFrame | VideoFrame, arrival: float
     ) -> None:
-        if self._here(peer_id):
-            self.inbox.put(Arrived(peer_id, kind, arrival, frame))
+        if (session := self._here.get(peer_id)) is not None:
+            self.inbox.put(Arrived(session, kind, arrival, frame))
 
     def encoded_frame(
         self, peer_id: str, kind: StreamKind, encoded: EncodedFrame, arrival: float
     ) -> None:
-        if self._here(peer_id):
-            self.inbox.put(Arrived(peer_id, kind, arrival, encoded))
+        if (session := self._here.get(peer_id)) is not None:
+            self.inbox.put(Arrived(session, kind, arrival, encoded))
 
     def sender_report(self, peer_id: str, kind: StreamKind, ntp_seconds: float, pts: int) -> None:
-        if self._here(peer_id):
-            self.inbox.put(Report(peer_id, kind, ntp_seconds, pts), droppable=False)
+        if (session := self._here.get(peer_id)) is not None:
+            self.inbox.put(Report(session, kind, ntp_seconds, pts), droppable=False)
 
     def source_changed(self, peer_id: str, kind: StreamKind) -> None:
-        if self._here(peer_id):
-            self.inbox.put(SourceChanged(peer_id, kind), droppable=False)
-
-    def _here(self, peer_id: str) -> bool:
-        presence = self._roster.get(peer_id)
-        return presence is not None and presence.left_at is None
+        if (session := self._here.get(peer_id)) is not None:
+            self.inbox.put(SourceChanged(session, kind), droppable=False)
 
     # -- the recorder's view (the same thread) -----------------------------------------------
 
     def snapshot(self) -> list[Presence]:
-        """Every participant seen, in join order."""
+        """Every participant session seen, in join order."""
         return list(self._roster.values())
 
     def present_at(self, t: float) -> list[Presence]:

@@ -31,6 +31,10 @@ class Stage:
     def start(self) -> None:
         self._thread.start()
 
+    def wake(self) -> None:
+        """Step now rather than when the last step asked (the control state changed)."""
+        self._wake.set()
+
     def step(self, now: float) -> float | None:
         """Do what is due at `now`; returns the seconds until the next step, None when done."""
         raise NotImplementedError
@@ -42,6 +46,7 @@ class Stage:
         try:
             while (delay := self.step(self.clock.monotonic())) is not None:
                 self.clock.wait(self._wake, delay)
+                self._wake.clear()
         except BaseException as exc:
             log.exception("pipeline stage failed", extra={"stage": self.name})
             self.error = exc

@@ -19,14 +19,19 @@ from av import VideoFrame
 
 from tapedeck_bot.clock import Clock
 from tapedeck_bot.contract import STREAM_KINDS, Output, StreamKind, TracksSpec, content_type_of
-from tapedeck_bot.control import ControlView
+from tapedeck_bot.control import ControlState, ControlView
 from tapedeck_bot.media.events import End, Joined, Left, Placed, Presence, StageEvent
 from tapedeck_bot.media.mailbox import Mailbox
 from tapedeck_bot.media.worker import Stage
 from tapedeck_bot.media.writer import OpenWriter, OutputWriter
 from tapedeck_bot.meeting import EncodedFrame
 from tapedeck_bot.tracks.naming import track_file_name
-from tapedeck_bot.tracks.writer import AudioTrackFile, VideoTrackFile, vp8_keyframe_size
+from tapedeck_bot.tracks.writer import (
+    KEPT_AS_SENT,
+    AudioTrackFile,
+    VideoTrackFile,
+    vp8_keyframe_size,
+)
 
 __all__ = ["TrackRecorder"]
 
@@ -61,10 +66,10 @@ class TrackRecorder(Stage):
         self.mailbox, self.control = mailbox, control
         self.wall_t0 = wall_t0  # the wall clock at media time 0
         self.kinds = STREAM_KINDS[spec.media_kind]
-        self._present: dict[str, Presence] = {}
-        self._open_tracks: dict[tuple[str, StreamKind], _Track] = {}  # (peer, kind)
+        self._present: dict[str, Presence] = {}  # by session
+        self._open_tracks: dict[tuple[str, StreamKind], _Track] = {}  # (session, kind)
         self._tracks: list[_Track] = []  # every file, in order; only appended to
-        self._passthrough: dict[str, bool] = {}  # peer -> its video arrives as VP8
+        self._passthrough: dict[str, bool] = {}  # session -> its video arrives as VP8
         super().__init__("tracks", clock)
 
     def step(self, now: float) -> float | None:
@@ -72,7 +77,7 @@ class TrackRecorder(Stage):
             if isinstance(event, Placed):
                 self._placed(event)
             elif isinstance(event, Joined):
-                self._present[event.info.peer_id] = Presence(event.info, event.at)
+                self._present[event.session] = Presence(event.info, event.at)
             elif isinstance(event, Left):
                 self._left(event)
             elif isinstance(event, End):
@@ -84,41 +89,47 @@ class TrackRecorder(Stage):
         self._close_all()
 
     def _placed(self, event: Placed) -> None:
-        presence = self._present.get(event.peer_id)
-        if presence is None or not self._recording(presence, event.kind, event.at):
+        presence = self._present.get(event.session)
+        control = self.control()  # one snapshot per frame
+        if presence is None or not self._recording(presence, event.kind, event.at, control):
             return
-        paused = self.control().is_paused_at(event.at)
+        paused = control.is_paused_at(event.at)
         payload = event.payload
         if event.kind == "audio" and isinstance(payload, EncodedFrame):
-            self._audio(presence, event.at, payload, paused=paused)
+            self._audio(event.session, presence, event.at, payload, paused=paused)
         elif isinstance(payload, EncodedFrame):
-            passthrough = payload.mime_type == "video/VP8"
-            self._passthrough[event.peer_id] = passthrough
+            passthrough = payload.mime_type in KEPT_AS_SENT
+            self._passthrough[event.session] = passthrough
             if passthrough and not paused:
                 keyframe = vp8_keyframe_size(payload.data) is not None
-                track = self._video_track(presence, event.at, keyframe=keyframe)
+                track = self._video_track(event.session, presence, event.at, keyframe=keyframe)
                 if track is not None:
                     assert isinstance(track.file, VideoTrackFile)
                     track.file.write_encoded(event.at, payload.data)
         elif isinstance(payload, VideoFrame) and not paused:
-            if self._passthrough.get(event.peer_id, True):
+            if self._passthrough.get(event.session, True):
                 return  # VP8 is written as sent
-            track = self._video_track(presence, event.at, keyframe=True)
+            track = self._video_track(event.session, presence, event.at, keyframe=True)
             if track is not None:
                 assert isinstance(track.file, VideoTrackFile)
                 track.file.write_frame(event.at, payload)
 
-    def _recording(self, presence: Presence, kind: StreamKind, at: float) -> bool:
+    def _recording(
+        self, presence: Presence, kind: StreamKind, at: float, control: ControlState
+    ) -> bool:
         wanted = not self.spec.user_ids or presence.info.user_id in self.spec.user_ids
-        return wanted and kind in self.kinds and at >= 0 and not self.control().stopped_by(at)
+        return wanted and kind in self.kinds and at >= 0 and not control.stopped_by(at)
 
-    def _audio(self, presence: Presence, at: float, frame: EncodedFrame, *, paused: bool) -> None:
-        track = self._open_tracks.get((presence.info.peer_id, "audio"))
+    def _audio(
+        self, session: str, presence: Presence, at: float, frame: EncodedFrame, *, paused: bool
+    ) -> None:
+        track = self._open_tracks.get((session, "audio"))
         if track is None:
             # A track spans the whole presence: from the join (or the recording's start),
             # with silence until the first packet arrives (~0.1 s: subscription and ICE).
             start = min(at, presence.joined_at)
             track = self._open(
+                session,
                 presence,
                 "audio",
                 start,
@@ -129,10 +140,13 @@ class TrackRecorder(Stage):
         assert isinstance(track.file, AudioTrackFile)
         track.file.write(at, frame.data, silent=paused)
 
-    def _video_track(self, presence: Presence, at: float, *, keyframe: bool) -> _Track | None:
-        track = self._open_tracks.get((presence.info.peer_id, "video"))
+    def _video_track(
+        self, session: str, presence: Presence, at: float, *, keyframe: bool
+    ) -> _Track | None:
+        track = self._open_tracks.get((session, "video"))
         if track is None and keyframe:  # a video file can only start at a keyframe
             track = self._open(
+                session,
                 presence,
                 "video",
                 at,
@@ -144,6 +158,7 @@ class TrackRecorder(Stage):
 
     def _open(
         self,
+        session: str,
         presence: Presence,
         kind: StreamKind,
         start: float,
@@ -169,24 +184,39 @@ class TrackRecorder(Stage):
             user_id=info.user_id,
             started_at=started,
         )
-        track = _Track(presence, kind, name, make(self.open_writer(output), started, tags))
-        self._open_tracks[(info.peer_id, kind)] = track
+        writer = self.open_writer(output)
+        try:
+            file = make(writer, started, tags)
+        except BaseException:
+            writer.close()  # a spooled upload must not wait for bytes that never come
+            raise
+        track = _Track(presence, kind, name, file)
+        self._open_tracks[(session, kind)] = track
         self._tracks.append(track)
         return track
 
     def _left(self, event: Left) -> None:
         """Their last frames are placed: close their files."""
-        presence = self._present.pop(event.peer_id, None)
+        presence = self._present.pop(event.session, None)
         if presence is not None:
             presence.left_at = event.at
+        self._passthrough.pop(event.session, None)
         for kind in self.kinds:
-            track = self._open_tracks.pop((event.peer_id, kind), None)
+            track = self._open_tracks.pop((event.session, kind), None)
             if track is not None:
                 self._close(track)
 
     def _close_all(self) -> None:
-        while self._open_tracks:  # one failing close must not leave the others open
-            self._close(self._open_tracks.popitem()[1])
+        """Close every open file; a failing close does not leave the others open."""
+        failure: BaseException | None = None
+        while self._open_tracks:
+            try:
+                self._close(self._open_tracks.popitem()[1])
+            except Exception as exc:
+                log.exception("closing a track failed")
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
     def _close(self, track: _Track) -> None:
         track.file.close()

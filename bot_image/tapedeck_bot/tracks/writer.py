@@ -19,13 +19,27 @@ from av import VideoFrame
 from tapedeck_bot.media.buffers import AUDIO_RATE
 from tapedeck_bot.media.writer import OutputWriter
 
-__all__ = ["OPUS_SILENCE", "AudioTrackFile", "VideoTrackFile", "opus_samples", "vp8_keyframe_size"]
+__all__ = [
+    "KEPT_AS_SENT",
+    "SILENCE_FRAMES",
+    "AudioTrackFile",
+    "VideoTrackFile",
+    "opus_samples",
+    "vp8_keyframe_size",
+]
+
+# The codecs a WebM track holds as the sender encoded them; others are decoded and re-encoded.
+KEPT_AS_SENT = frozenset({"audio/opus", "video/VP8"})
 
 _CONTINUE_WITHIN = 480  # 10 ms: a packet this close to the previous one's end continues it
 # CELT frames of 20, 10, 5 and 2.5 ms (TOC configurations 31-28) with the silence flag set
 # (RFC 6716, section 4.3): every decoder plays them as digital silence.
-_SILENCE = {960: b"\xf8\xff\xfe", 480: b"\xf0\xff\xfe", 240: b"\xe8\xff\xfe", 120: b"\xe0\xff\xfe"}
-OPUS_SILENCE = _SILENCE[960]
+SILENCE_FRAMES = {
+    960: b"\xf8\xff\xfe",
+    480: b"\xf0\xff\xfe",
+    240: b"\xe8\xff\xfe",
+    120: b"\xe0\xff\xfe",
+}
 _AUDIO_TIME_BASE = fractions.Fraction(1, AUDIO_RATE)
 # Frame sizes in 48 kHz samples by TOC configuration (RFC 6716, section 3.1): SILK 10-60 ms,
 # hybrid 10-20 ms, CELT 2.5-20 ms.
@@ -102,8 +116,8 @@ class AudioTrackFile:
         gap = index - self._next
         if gap <= -_CONTINUE_WITHIN:
             return  # overlaps what is already written (a late or repeated packet)
-        if gap >= _CONTINUE_WITHIN:
-            self._silence(gap)
+        if gap >= _CONTINUE_WITHIN or (self._pts == 0 and gap > 0):
+            self._silence(gap)  # the first packet is placed exactly, pre-skip included
         if silent:
             self._silence(samples)
         else:
@@ -111,7 +125,7 @@ class AudioTrackFile:
 
     def _silence(self, samples: int) -> None:
         """About `samples` of silence, to 2.5 ms."""
-        for size, packet in _SILENCE.items():
+        for size, packet in SILENCE_FRAMES.items():
             while samples >= size - 60:
                 self._mux(packet, size)
                 samples -= size
@@ -127,8 +141,10 @@ class AudioTrackFile:
         self._next += samples
 
     def close(self) -> None:
-        self._container.close()
-        self.writer.close()
+        try:
+            self._container.close()
+        finally:
+            self.writer.close()
 
 
 def vp8_keyframe_size(data: bytes) -> tuple[int, int] | None:
@@ -217,8 +233,10 @@ class VideoTrackFile:
         return self._last_pts / 1000 if self._last_pts >= 0 else 0.0
 
     def close(self) -> None:
-        if self._stream is not None and self._stream.codec_context.is_encoder:
-            for packet in self._stream.encode(None):
-                self._container.mux(packet)
-        self._container.close()
-        self.writer.close()
+        try:
+            if self._stream is not None and self._stream.codec_context.is_encoder:
+                for packet in self._stream.encode(None):
+                    self._container.mux(packet)
+            self._container.close()
+        finally:
+            self.writer.close()
