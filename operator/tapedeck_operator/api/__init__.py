@@ -1,0 +1,1 @@
+"""The RealtimeKit-compatible REST API over Recordings (`tapedeck-api`): pure mappings first."""

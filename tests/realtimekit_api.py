@@ -1,0 +1,26 @@
+"""RealtimeKit's recordings API schemas (tests/realtimekit/recordings.schema.json, with its
+provenance in the README beside it), for checking tapedeck's API bodies: the bundle, plus no
+fields beyond it at the top level of `data`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+BUNDLE = Path(__file__).resolve().parent / "realtimekit" / "recordings.schema.json"
+_SCHEMA = json.loads(BUNDLE.read_text())
+_DEFS = _SCHEMA["$defs"]
+
+
+def validate(body: Any, definition: str) -> None:
+    """Raise jsonschema.ValidationError unless `body` is a valid `definition` of the bundle."""
+    Draft202012Validator({**_SCHEMA, "$ref": f"#/$defs/{definition}"}).validate(body)
+
+
+def recording_fields() -> set[str]:
+    """Every field a RealtimeKit recording (with its detail) may have."""
+    detail = _DEFS["RecordingDetail"]["allOf"][1]["properties"]
+    return set(_DEFS["Recording"]["properties"]) | set(detail)
