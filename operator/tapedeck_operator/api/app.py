@@ -1,0 +1,186 @@
+"""tapedeck-api: RealtimeKit's recording endpoints over Recordings, authorized by Kubernetes.
+
+Each handler authorizes, maps, and calls the API server; every request becomes (or reads) a
+Recording, so kubectl, GitOps and the operator stay the single source of truth, and this
+server keeps no state and scales out.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from kubernetes.client.exceptions import ApiException
+
+from tapedeck_bot.contract import TERMINAL, Phase
+from tapedeck_operator.api.auth import KubeAuthorizer
+from tapedeck_operator.api.requests import (
+    MEETING_LABEL,
+    RecordingAction,
+    RequestRefused,
+    composite_recording,
+    track_recording,
+)
+from tapedeck_operator.api.responses import error_body, recording_object, success_body
+from tapedeck_operator.api.settings import ApiSettings
+from tapedeck_operator.api.store import RecordingStore
+
+__all__ = ["ApiError", "create_app"]
+
+PREFIX = "/accounts/{account_id}/realtime/kit/{app_id}"
+_STATES = {"stop": "Stopped", "pause": "Paused", "resume": "Recording"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _active(recording: dict[str, Any]) -> bool:
+    phase = (recording.get("status") or {}).get("phase") or Phase.INVOKED.value
+    return Phase(phase) not in TERMINAL
+
+
+def create_app(settings: ApiSettings, authorizer: KubeAuthorizer, store: RecordingStore) -> FastAPI:
+    app = FastAPI(
+        title="tapedeck-api",
+        description="RealtimeKit's recordings API, served from Kubernetes Recordings",
+    )
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(exc.status, exc.message), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"][1:]) or "request"
+        return JSONResponse(error_body(400, f"{field}: {first['msg']}"), status_code=400)
+
+    @app.exception_handler(ApiException)
+    async def kube_error(request: Request, exc: ApiException) -> JSONResponse:
+        status = exc.status if exc.status in (403, 404, 409, 422) else 502
+        message = f"the Kubernetes API server answered {exc.status} {exc.reason}"
+        return JSONResponse(error_body(status, message), status_code=status)
+
+    def caller_may(verb: str) -> Any:
+        def check(app_id: str, authorization: Annotated[str | None, Header()] = None) -> str:
+            """The app's namespace, if the bearer may `verb` Recordings there."""
+            scheme, _, token = (authorization or "").partition(" ")
+            if scheme.lower() != "bearer" or not token:
+                raise ApiError(401, "unauthorized: send Authorization: Bearer TOKEN")
+            caller = authorizer.caller(token.strip())
+            if caller is None:
+                raise ApiError(401, "unauthorized: the token is not valid")
+            namespace = settings.namespace(app_id)
+            if not authorizer.allowed(caller, verb, namespace):
+                raise ApiError(
+                    403,
+                    f"forbidden: {caller.username} may not {verb} recordings in "
+                    f"namespace {namespace}",
+                )
+            return namespace
+
+        return Depends(check)
+
+    def found(namespace: str, recording_id: str) -> dict[str, Any]:
+        recording = store.by_uid(namespace, recording_id)
+        if recording is None:
+            raise ApiError(404, f"recording {recording_id} not found")
+        return recording
+
+    def start(manifest: dict[str, Any]) -> dict[str, Any]:
+        spec = manifest["spec"]
+        if not spec.get("allowMultipleRecordings"):
+            meeting = spec["meeting"]["id"]
+            labels = {MEETING_LABEL: meeting}
+            for other in store.list(manifest["metadata"]["namespace"], labels):
+                if _active(other):
+                    raise ApiError(
+                        409,
+                        f"meeting {meeting} is already being recorded by recording "
+                        f"{other['metadata']['uid']}: stop it, or set "
+                        "allow_multiple_recordings",
+                    )
+        return store.create(manifest)
+
+    def refused(exc: RequestRefused) -> ApiError:
+        return ApiError(400, str(exc))
+
+    @app.post(PREFIX + "/recordings", status_code=201)
+    def start_recording(
+        app_id: str, body: dict[str, Any], namespace: str = caller_may("create")
+    ) -> dict[str, Any]:
+        try:
+            manifest = composite_recording(body, settings.app(app_id), app_id, namespace)
+        except RequestRefused as exc:
+            raise refused(exc) from exc
+        return success_body(recording_object(start(manifest)))
+
+    @app.post(PREFIX + "/recordings/track", status_code=201)
+    def start_track_recording(
+        app_id: str, body: dict[str, Any], namespace: str = caller_may("create")
+    ) -> dict[str, Any]:
+        try:
+            manifest = track_recording(body, settings.app(app_id), app_id, namespace)
+        except RequestRefused as exc:
+            raise refused(exc) from exc
+        return success_body({"recording": recording_object(start(manifest))})
+
+    @app.get(PREFIX + "/recordings")
+    def list_recordings(
+        app_id: str,
+        namespace: str = caller_may("list"),
+        meeting_id: str | None = None,
+        status: Annotated[list[str] | None, Query()] = None,
+        page_no: Annotated[int, Query(ge=1)] = 1,
+        per_page: Annotated[int, Query(ge=1, le=100)] = 25,
+        sort_by: Annotated[str, Query(pattern="^invokedTime$")] = "invokedTime",
+        sort_order: Annotated[str, Query(pattern="^(ASC|DESC)$")] = "DESC",
+    ) -> dict[str, Any]:
+        labels = {MEETING_LABEL: meeting_id} if meeting_id else {}
+        found = [recording_object(r) for r in store.list(namespace, labels)]
+        wanted = {s for value in status or [] for s in value.split(",") if s}
+        if wanted:
+            found = [r for r in found if r["status"] in wanted]
+        found.sort(key=lambda r: r["invoked_time"], reverse=sort_order == "DESC")
+        first = (page_no - 1) * per_page
+        page = found[first : first + per_page]
+        return {
+            "success": True,
+            "data": page,
+            "paging": {
+                "total_count": len(found),
+                "start_offset": first + 1 if page else 0,
+                "end_offset": first + len(page),
+            },
+        }
+
+    @app.get(PREFIX + "/recordings/active-recording/{meeting_id}")
+    def active_recording(meeting_id: str, namespace: str = caller_may("list")) -> dict[str, Any]:
+        for recording in store.list(namespace, {MEETING_LABEL: meeting_id}):
+            if _active(recording):
+                return success_body(recording_object(recording))
+        raise ApiError(404, f"no active recording for meeting {meeting_id}")
+
+    @app.get(PREFIX + "/recordings/{recording_id}")
+    def get_recording(recording_id: str, namespace: str = caller_may("get")) -> dict[str, Any]:
+        return success_body(recording_object(found(namespace, recording_id)))
+
+    @app.put(PREFIX + "/recordings/{recording_id}")
+    def act(
+        recording_id: str, body: dict[str, Any], namespace: str = caller_may("patch")
+    ) -> dict[str, Any]:
+        try:
+            action = RecordingAction.model_validate(body)
+        except ValueError as exc:
+            raise ApiError(400, 'action: one of "stop", "pause", "resume"') from exc
+        recording = found(namespace, recording_id)
+        if not _active(recording):
+            raise ApiError(409, f"recording {recording_id} has already ended")
+        return success_body(recording_object(store.set_state(recording, _STATES[action.action])))
+
+    return app
