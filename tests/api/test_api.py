@@ -5,54 +5,21 @@ status it would write."""
 
 from __future__ import annotations
 
-import socket
-import threading
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from kubernetes import client
 
 from tapedeck_bot.contract import GROUP, PLURAL, VERSION
-from tapedeck_operator.api.app import create_app
-from tapedeck_operator.api.auth import KubeAuthorizer
 from tapedeck_operator.api.settings import ApiSettings
-from tapedeck_operator.api.store import RecordingStore
+from tests.api.conftest import APP, Served, api_key, api_token, bearer, error, ok, url
 from tests.kube import read
 from tests.realtimekit_api import recording_fields, validate
 from tests.waiting import eventually
 
-ACCOUNT, APP = "acct-1", "app-1"
 MEETING = "0b7f1c2d-3e4f-4b9a-9f4e-6f2c3c4e2d52"
-
-
-def _url(path: str = "") -> str:
-    return f"/accounts/{ACCOUNT}/realtime/kit/{APP}/recordings{path}"
-
-
-class Served:
-    """tapedeck-api on uvicorn, on a loopback port, in a thread of the test process."""
-
-    def __init__(self, settings: ApiSettings, kube: client.ApiClient) -> None:
-        app = create_app(settings, KubeAuthorizer(kube), RecordingStore(kube))
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        eventually(lambda: self.server.started, what="tapedeck-api listening")
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-
-    def close(self) -> None:
-        self.http.close()
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -75,60 +42,13 @@ def api(kube: client.ApiClient, crd: dict[str, object], namespace: str) -> Itera
         served.close()
 
 
-def _token(kube: client.ApiClient, namespace: str, verbs: list[str]) -> str:
-    return _api_key(kube, namespace, verbs)[0]
-
-
-def _api_key(kube: client.ApiClient, namespace: str, verbs: list[str]) -> tuple[str, str]:
-    """A ServiceAccount's token whose Role grants `verbs` on recordings in `namespace`, and
-    the name of the ServiceAccount, its Role and its RoleBinding."""
-    name = f"caller-{uuid.uuid4().hex[:6]}"
-    core, rbac = client.CoreV1Api(kube), client.RbacAuthorizationV1Api(kube)
-    core.create_namespaced_service_account(namespace, {"metadata": {"name": name}})
-    rule = {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": verbs}
-    rbac.create_namespaced_role(namespace, {"metadata": {"name": name}, "rules": [rule]})
-    rbac.create_namespaced_role_binding(
-        namespace,
-        {
-            "metadata": {"name": name},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
-        },
-    )
-    request = core.create_namespaced_service_account_token(
-        name, namespace, {"spec": {"expirationSeconds": 3600}}
-    )
-    token: str = request.status.token
-    return token, name
-
-
-def _as(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _ok(response: Any, definition: str, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    validate(body, definition)
-    return body
-
-
-def _error(response: Any, status: int) -> str:
-    assert response.status_code == status, response.text
-    body = response.json()
-    validate(body, "ErrorResponse")
-    assert body["error"]["code"] == status
-    message: str = body["error"]["message"]
-    return message
-
-
 def test_a_recording_through_the_api_is_a_recording_in_kubernetes(
     api: httpx.Client, kube: client.ApiClient, namespace: str
 ) -> None:
-    token = _token(kube, namespace, ["create", "list", "get", "patch"])
+    token = api_token(kube, namespace, ["create", "list", "get", "patch"])
     request = {"meeting_id": MEETING, "max_seconds": 600, "file_name_prefix": "standup"}
     validate(request, "StartRecordingRequest")
-    started = _ok(api.post(_url(), json=request, headers=_as(token)), "GetRecordingResponse", 201)
+    started = ok(api.post(url(), json=request, headers=bearer(token)), "GetRecordingResponse", 201)
     data = started["data"]
     assert set(data) <= recording_fields()
     assert data["status"] == "INVOKED"
@@ -150,37 +70,40 @@ def test_a_recording_through_the_api_is_a_recording_in_kubernetes(
     assert (stored["spec"]["maxSeconds"], stored["spec"]["fileNamePrefix"]) == (600, "standup")
     name = stored["metadata"]["name"]
 
-    got = _ok(api.get(_url(f"/{recording_id}"), headers=_as(token)), "GetRecordingResponse")
+    got = ok(api.get(url(f"/{recording_id}"), headers=bearer(token)), "GetRecordingResponse")
     assert got["data"]["id"] == recording_id
     for action, state in (("pause", "Paused"), ("resume", "Recording")):
         body = {"action": action}
         validate(body, "RecordingActionRequest")
-        _ok(
-            api.put(_url(f"/{recording_id}"), json=body, headers=_as(token)), "GetRecordingResponse"
+        ok(
+            api.put(url(f"/{recording_id}"), json=body, headers=bearer(token)),
+            "GetRecordingResponse",
         )
         spec = read(custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name)
         assert spec is not None
         assert spec["spec"]["state"] == state
 
-    again = api.post(_url(), json={"meeting_id": MEETING}, headers=_as(token))
-    assert recording_id in _error(again, 409)  # names the active recording
-    active = _ok(
-        api.get(_url(f"/active-recording/{MEETING}"), headers=_as(token)), "ActiveRecordingResponse"
+    again = api.post(url(), json={"meeting_id": MEETING}, headers=bearer(token))
+    assert recording_id in error(again, 409)  # names the active recording
+    active = ok(
+        api.get(url(f"/active-recording/{MEETING}"), headers=bearer(token)),
+        "ActiveRecordingResponse",
     )
     assert active["data"]["id"] == recording_id
-    listed = _ok(
-        api.get(_url(), params={"meeting_id": MEETING, "status": "INVOKED"}, headers=_as(token)),
+    listed = ok(
+        api.get(url(), params={"meeting_id": MEETING, "status": "INVOKED"}, headers=bearer(token)),
         "ListRecordingsResponse",
     )
     assert [r["id"] for r in listed["data"]] == [recording_id]
     assert listed["paging"] == {"total_count": 1, "start_offset": 1, "end_offset": 1}
-    none = _ok(
-        api.get(_url(), params={"status": "UPLOADED"}, headers=_as(token)), "ListRecordingsResponse"
+    none = ok(
+        api.get(url(), params={"status": "UPLOADED"}, headers=bearer(token)),
+        "ListRecordingsResponse",
     )
     assert none["data"] == []
 
-    _ok(
-        api.put(_url(f"/{recording_id}"), json={"action": "stop"}, headers=_as(token)),
+    ok(
+        api.put(url(f"/{recording_id}"), json={"action": "stop"}, headers=bearer(token)),
         "GetRecordingResponse",
     )
     # What the operator and the bot would write, then the API reads it back.
@@ -200,58 +123,58 @@ def test_a_recording_through_the_api_is_a_recording_in_kubernetes(
         },
         _content_type="application/merge-patch+json",
     )
-    done = _ok(api.get(_url(f"/{recording_id}"), headers=_as(token)), "GetRecordingResponse")
+    done = ok(api.get(url(f"/{recording_id}"), headers=bearer(token)), "GetRecordingResponse")
     assert (done["data"]["status"], done["data"]["recording_duration"]) == ("UPLOADED", 42)
     assert done["data"]["stop_reason"] == {"reason": "API_CALL"}
-    assert "no active recording" in _error(
-        api.get(_url(f"/active-recording/{MEETING}"), headers=_as(token)), 404
+    assert "no active recording" in error(
+        api.get(url(f"/active-recording/{MEETING}"), headers=bearer(token)), 404
     )
 
 
 def test_kubernetes_rbac_decides_who_may_do_what(
     api: httpx.Client, kube: client.ApiClient, namespace: str
 ) -> None:
-    writer = _token(kube, namespace, ["create", "list", "get", "patch"])
-    reader, reader_binding = _api_key(kube, namespace, ["get"])
-    recording_id = api.post(_url(), json={"meeting_id": MEETING}, headers=_as(writer)).json()[
+    writer = api_token(kube, namespace, ["create", "list", "get", "patch"])
+    reader, reader_binding = api_key(kube, namespace, ["get"])
+    recording_id = api.post(url(), json={"meeting_id": MEETING}, headers=bearer(writer)).json()[
         "data"
     ]["id"]
 
-    _ok(api.get(_url(f"/{recording_id}"), headers=_as(reader)), "GetRecordingResponse")
-    assert "may not create" in _error(
-        api.post(_url(), json={"meeting_id": MEETING}, headers=_as(reader)), 403
+    ok(api.get(url(f"/{recording_id}"), headers=bearer(reader)), "GetRecordingResponse")
+    assert "may not create" in error(
+        api.post(url(), json={"meeting_id": MEETING}, headers=bearer(reader)), 403
     )
-    assert "may not patch" in _error(
-        api.put(_url(f"/{recording_id}"), json={"action": "stop"}, headers=_as(reader)), 403
+    assert "may not patch" in error(
+        api.put(url(f"/{recording_id}"), json={"action": "stop"}, headers=bearer(reader)), 403
     )
-    assert "unauthorized" in _error(api.get(_url(f"/{recording_id}"), headers=_as("garbage")), 401)
-    assert "Bearer" in _error(api.get(_url(f"/{recording_id}")), 401)
+    assert "unauthorized" in error(api.get(url(f"/{recording_id}"), headers=bearer("garbage")), 401)
+    assert "Bearer" in error(api.get(url(f"/{recording_id}")), 401)
 
     elsewhere = f"t-{uuid.uuid4().hex[:10]}"
     core = client.CoreV1Api(kube)
     core.create_namespace({"metadata": {"name": elsewhere}})
     try:
         eventually(lambda: read(core.read_namespaced_service_account, "default", elsewhere))
-        stranger = _token(kube, elsewhere, ["create", "list", "get", "patch"])
-        _error(api.get(_url(f"/{recording_id}"), headers=_as(stranger)), 403)
+        stranger = api_token(kube, elsewhere, ["create", "list", "get", "patch"])
+        error(api.get(url(f"/{recording_id}"), headers=bearer(stranger)), 403)
     finally:
         core.delete_namespace(elsewhere)
 
     rbac = client.RbacAuthorizationV1Api(kube)
     rbac.delete_namespaced_role_binding(reader_binding, namespace)
-    _error(api.get(_url(f"/{recording_id}"), headers=_as(reader)), 403)  # revoked at once
+    error(api.get(url(f"/{recording_id}"), headers=bearer(reader)), 403)  # revoked at once
 
 
 def test_unsupported_fields_are_refused_by_name(
     api: httpx.Client, kube: client.ApiClient, namespace: str
 ) -> None:
-    token = _token(kube, namespace, ["create"])
+    token = api_token(kube, namespace, ["create"])
     for body, field in (
         ({"rtmp_out_config": {"rtmp_url": "rtmp://x/live"}}, "rtmp_out_config"),
         ({"storage_config": {"type": "sftp"}}, "storage_config.type"),
         ({"video_config": {"watermark": {"url": "https://x/w.png"}}}, "video_config.watermark"),
     ):
-        message = _error(
-            api.post(_url(), json={"meeting_id": MEETING, **body}, headers=_as(token)), 400
+        message = error(
+            api.post(url(), json={"meeting_id": MEETING, **body}, headers=bearer(token)), 400
         )
         assert message.startswith(f"{field}: ")
