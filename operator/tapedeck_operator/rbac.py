@@ -11,7 +11,7 @@ from typing import Any
 from tapedeck_bot.contract import GROUP, PLURAL
 from tapedeck_operator.retention import TOMBSTONES
 
-__all__ = ["operator_cluster_role", "operator_namespace_role", "operator_rules"]
+__all__ = ["api_rules", "operator_cluster_role", "operator_namespace_role", "operator_rules"]
 
 
 def _rule(groups: list[str], resources: list[str], verbs: list[str]) -> dict[str, Any]:
@@ -33,6 +33,16 @@ def operator_rules() -> list[dict[str, Any]]:
         # Only `get`: to check a Secret exists before a pod waits on it, and to grant bots `get`.
         _rule([""], ["secrets"], ["get"]),
         _rule(["", "events.k8s.io"], ["events"], ["create"]),
+    ]
+
+
+def api_rules() -> list[dict[str, Any]]:
+    """tapedeck-api's: ask Kubernetes who a caller is and what they may do, and manage
+    Recordings on their behalf. Nothing else: no Secrets, no pods."""
+    return [
+        _rule(["authentication.k8s.io"], ["tokenreviews"], ["create"]),
+        _rule(["authorization.k8s.io"], ["subjectaccessreviews"], ["create"]),
+        _rule([GROUP], [PLURAL], ["get", "list", "create", "patch"]),
     ]
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from tapedeck_bot.contract import StorageSpec
+from tapedeck_operator.api.settings import ApiSettings, AppSettings
 from tapedeck_operator.config import (
     BotSettings,
     DownloadSettings,
@@ -92,6 +93,16 @@ def values_schema() -> dict[str, Any]:
                 "transfers": _model(TransferSettings),
                 "webhooks": _model(WebhookSettings),
                 "bot": _model(BotSettings),
+                "api": _object(
+                    {
+                        "enabled": {"type": "boolean"},
+                        "replicas": {"type": "integer", "minimum": 1},
+                        "port": _PORT,
+                        "resources": _model(Resources),
+                        "apps": _model(ApiSettings)["properties"]["apps"],
+                        "defaultApp": _model(AppSettings),
+                    }
+                ),
                 "demo": _object(
                     {
                         "enabled": {"type": "boolean"},

@@ -14,8 +14,9 @@ import yaml
 
 from tapedeck_dev.binaries import KUBERNETES_VERSION, ensure_helm
 from tapedeck_dev.stack import create_restricted_namespace
+from tapedeck_operator.api.settings import ApiSettings
 from tapedeck_operator.config import load_settings
-from tapedeck_operator.rbac import operator_namespace_role, operator_rules
+from tapedeck_operator.rbac import api_rules, operator_namespace_role, operator_rules
 from tapedeck_operator.values_schema import values_schema
 from tests.conftest import REPO
 
@@ -170,12 +171,17 @@ def test_the_rendered_manifests_pass_the_api_server_and_podsecurity_restricted(
     namespace = "chart-dry-run"
     create_restricted_namespace(kubectl, namespace)
     manifest = tmp_path / "chart.yaml"
-    # With the demo on, its Janus, S3 and meeting pods are checked too.
+    # With the demo and the API on, their pods are checked too.
     docs = render(
-        helm, "--set", "crds.install=false", "--set", "demo.enabled=true", namespace=namespace
-    )
+        helm,
+        "--set", "crds.install=false",
+        "--set", "demo.enabled=true",
+        "--set", "api.enabled=true",
+        namespace=namespace,
+    )  # fmt: skip
     assert {d["metadata"]["name"] for d in _of(docs, "Deployment")} == {
         "tapedeck",
+        "tapedeck-api",
         "tapedeck-demo-janus",
         "tapedeck-demo-s3",
         "tapedeck-demo-meeting",
@@ -190,3 +196,26 @@ def test_the_rendered_manifests_pass_the_api_server_and_podsecurity_restricted(
     assert done.returncode == 0, done.stderr
     assert "PodSecurity" not in done.stderr, done.stderr
     assert "deployment.apps/tapedeck created (server dry run)" in done.stdout
+
+
+def test_the_api_is_two_stateless_replicas_with_only_its_own_rules(helm: Path) -> None:
+    assert [d for d in render(helm) if "api" in d["metadata"]["name"]] == []  # off by default
+    app = {"namespace": "team-a", "janusUrl": "http://janus:8088/janus", "rooms": {"m-1": 7}}
+    docs = render(
+        helm, "--set", "api.enabled=true", "--set-json", f"api.apps={json.dumps({'app-1': app})}"
+    )
+    [deployment] = [d for d in _of(docs, "Deployment") if d["metadata"]["name"] == "tapedeck-api"]
+    assert deployment["spec"]["replicas"] == 2
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["tapedeck-api"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    [role] = [r for r in _of(docs, "ClusterRole") if r["metadata"]["name"] == "tapedeck-api"]
+    assert role["rules"] == api_rules()
+    [service] = [s for s in _of(docs, "Service") if s["metadata"]["name"] == "tapedeck-api"]
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    [budget] = _of(docs, "PodDisruptionBudget")
+    assert budget["spec"]["minAvailable"] == 1
+    [settings] = [c for c in _of(docs, "ConfigMap") if c["metadata"]["name"] == "tapedeck-api"]
+    loaded = ApiSettings.model_validate(yaml.safe_load(settings["data"]["settings.yaml"]))
+    assert loaded.namespace("app-1") == "team-a"
+    assert loaded.app("app-1").rooms == {"m-1": 7}

@@ -6,17 +6,22 @@ cluster-wide RBAC, and watching one namespace (another namespace's Recording lef
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import yaml
+from kubernetes import client
 
 from tapedeck_bot.storage import ObjectStore
 from tapedeck_dev.binaries import KUBERNETES_VERSION, ensure_helm
 from tapedeck_dev.cluster import free_port
+from tapedeck_dev.janus import JanusServer
 from tapedeck_dev.stack import create_restricted_namespace
 from tapedeck_dev.storage_servers import SeaweedFS
+from tests.api.conftest import APP, api_token, bearer, ok, url
 from tests.conftest import REPO
 from tests.gitops_health import health
 from tests.janus.conftest import Meeting
@@ -81,9 +86,9 @@ def _installed(kubectl: list[str], operator: Operator, manifest: Path) -> Iterat
                 capture_output=True, text=True, check=True,
             ).stdout  # fmt: skip
             pods = yaml.safe_load(out)["items"]
-            return any(p["status"].get("phase") == "Running" for p in pods)
+            return bool(pods) and all(p["status"].get("phase") == "Running" for p in pods)
 
-        eventually(running, timeout=60, what="the chart's operator pod")
+        eventually(running, timeout=60, what="the chart's pods")
         yield
     finally:
         for command in (
@@ -95,6 +100,13 @@ def _installed(kubectl: list[str], operator: Operator, manifest: Path) -> Iterat
                 capture_output=True, timeout=120,
             )  # fmt: skip
         operator.start()
+
+
+def _answers(http: httpx.Client) -> bool:
+    try:
+        return http.get("/healthz").status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def _records_one_meeting(
@@ -111,24 +123,58 @@ def _records_one_meeting(
     assert status["downloadUrl"]
 
 
-def test_the_operator_runs_as_the_chart_installs_it(
+def test_the_operator_and_the_api_run_as_the_chart_installs_them(
     cluster: Cluster,
     operator: Operator,
     kubectl: list[str],
     kubelet: Path,
+    kube: client.ApiClient,
+    janus: JanusServer,
     meeting: Meeting,
     seaweed: SeaweedFS,
     bucket: ObjectStore,
     tmp_path: Path,
 ) -> None:
     meeting.join(0)
+    port = free_port()
+    app = {
+        "namespace": cluster.namespace,
+        "janusUrl": janus.http_url,
+        "storage": storage_spec(seaweed, bucket, cluster.namespace),
+    }
+    # One replica: the process kubelet's pods share the host's ports.
+    api = [
+        "api.enabled=true",
+        "api.replicas=1",
+        f"api.port={port}",
+        f"api.apps={json.dumps({APP: app})}",
+    ]
     manifest = tmp_path / "chart.yaml"
-    manifest.write_text(_render(LOCAL))
+    manifest.write_text(_render([*LOCAL, *api]))
     with _installed(kubectl, operator, manifest):
         _records_one_meeting(cluster, meeting, seaweed, bucket, "charted")
         logs = _operator_pod_logs(kubelet)
         assert '"reconciled"' in logs
         assert "Forbidden" not in logs  # the chart's RBAC is enough
+
+        # The API's pod, with the chart's ServiceAccount and rules, starts and stops one too.
+        key = api_token(kube, cluster.namespace, ["create", "get", "patch"])
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            eventually(lambda: _answers(http), what="tapedeck-api's /healthz")
+            started = http.post(url(), json={"meeting_id": str(meeting.room)}, headers=bearer(key))
+            recording_id = ok(started, "GetRecordingResponse", 201)["data"]["id"]
+
+            def status() -> str:
+                got = http.get(url(f"/{recording_id}"), headers=bearer(key))
+                found: str = ok(got, "GetRecordingResponse")["data"]["status"]
+                return found
+
+            eventually(lambda: status() == "RECORDING", timeout=60, what="RECORDING via the API")
+            stopping = http.put(
+                url(f"/{recording_id}"), json={"action": "stop"}, headers=bearer(key)
+            )
+            ok(stopping, "GetRecordingResponse")
+            eventually(lambda: status() == "UPLOADED", timeout=120, what="UPLOADED via the API")
 
 
 def test_in_namespaced_mode_an_unwatched_namespace_is_left_alone(

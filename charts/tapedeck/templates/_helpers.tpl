@@ -104,3 +104,16 @@ endpoint: http://{{ include "tapedeck.demoName" . }}-s3.{{ .Release.Namespace }}
 bucket: recordings
 secretRef: {name: {{ include "tapedeck.demoName" . }}-s3}
 {{- end }}
+
+{{/* tapedeck-api (api.enabled). */}}
+{{- define "tapedeck.apiSelector" -}}
+app.kubernetes.io/name: tapedeck-api
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "tapedeck.apiLabels" -}}
+{{ include "tapedeck.apiSelector" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end }}

@@ -66,6 +66,10 @@ def create_app(settings: ApiSettings, authorizer: KubeAuthorizer, store: Recordi
         message = f"the Kubernetes API server answered {exc.status} {exc.reason}"
         return JSONResponse(error_body(status, message), status_code=status)
 
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, bool]:
+        return {"ok": True}  # stateless: up is ready
+
     def caller_may(verb: str) -> Any:
         def check(app_id: str, authorization: Annotated[str | None, Header()] = None) -> str:
             """The app's namespace, if the bearer may `verb` Recordings there."""
