@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import composite, control_plane, operator_scale, tracks, upload, webhooks
+from bench import api, composite, control_plane, operator_scale, tracks, upload, webhooks
 from bench.record import record
 
 SUITES = {
@@ -14,6 +14,7 @@ SUITES = {
     "upload": (upload.run, "streaming upload"),
     "operator": (operator_scale.run, "operator (issue: operator)"),
     "webhooks": (webhooks.run, "webhook delivery (issue: webhooks)"),
+    "api": (api.run, "tapedeck-api (issue: REST API)"),
 }
 
 

@@ -3,50 +3,19 @@ RealtimeKit's bodies."""
 
 from __future__ import annotations
 
-import socket
-import threading
 import uuid
 from typing import Any
 
-import httpx
-import uvicorn
 from kubernetes import client
 
 from tapedeck_bot.contract import GROUP, PLURAL
-from tapedeck_operator.api.app import create_app
-from tapedeck_operator.api.auth import KubeAuthorizer
-from tapedeck_operator.api.settings import ApiSettings
-from tapedeck_operator.api.store import RecordingStore
 from tests.realtimekit_api import validate
-from tests.waiting import eventually
 
 ACCOUNT, APP = "acct-1", "app-1"
 
 
 def url(path: str = "") -> str:
     return f"/accounts/{ACCOUNT}/realtime/kit/{APP}/recordings{path}"
-
-
-class Served:
-    """tapedeck-api on uvicorn, on a loopback port, in a thread of the test process."""
-
-    def __init__(self, settings: ApiSettings, kube: client.ApiClient) -> None:
-        app = create_app(settings, KubeAuthorizer(kube), RecordingStore(kube))
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        eventually(lambda: self.server.started, what="tapedeck-api listening")
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-
-    def close(self) -> None:
-        self.http.close()
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 def api_token(kube: client.ApiClient, namespace: str, verbs: list[str]) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from kubernetes.client.exceptions import ApiException
 
 from tapedeck_bot.contract import TERMINAL, Phase
@@ -39,9 +40,18 @@ class ApiError(Exception):
         self.status, self.message = status, message
 
 
+def _phase(recording: dict[str, Any]) -> Phase:
+    return Phase((recording.get("status") or {}).get("phase") or Phase.INVOKED.value)
+
+
 def _active(recording: dict[str, Any]) -> bool:
-    phase = (recording.get("status") or {}).get("phase") or Phase.INVOKED.value
-    return Phase(phase) not in TERMINAL
+    return _phase(recording) not in TERMINAL
+
+
+def _invoked(recording: dict[str, Any]) -> tuple[str, str]:
+    """RFC 3339 UTC stamps of one format sort as they read; the name breaks ties."""
+    metadata = recording["metadata"]
+    return metadata["creationTimestamp"], metadata["name"]
 
 
 def create_app(settings: ApiSettings, authorizer: KubeAuthorizer, store: RecordingStore) -> FastAPI:
@@ -144,16 +154,17 @@ def create_app(settings: ApiSettings, authorizer: KubeAuthorizer, store: Recordi
         per_page: Annotated[int, Query(ge=1, le=100)] = 25,
         sort_by: Annotated[str, Query(pattern="^invokedTime$")] = "invokedTime",
         sort_order: Annotated[str, Query(pattern="^(ASC|DESC)$")] = "DESC",
-    ) -> dict[str, Any]:
+    ) -> Response:
         labels = {MEETING_LABEL: meeting_id} if meeting_id else {}
-        found = [recording_object(r) for r in store.list(namespace, labels)]
+        found = store.list(namespace, labels)
         wanted = {s for value in status or [] for s in value.split(",") if s}
         if wanted:
-            found = [r for r in found if r["status"] in wanted]
-        found.sort(key=lambda r: r["invoked_time"], reverse=sort_order == "DESC")
+            found = [r for r in found if _phase(r).value in wanted]
+        # Sorted and paged before mapping: only the page is turned into RealtimeKit's shape.
+        found.sort(key=_invoked, reverse=sort_order == "DESC")
         first = (page_no - 1) * per_page
-        page = found[first : first + per_page]
-        return {
+        page = [recording_object(r) for r in found[first : first + per_page]]
+        body = {
             "success": True,
             "data": page,
             "paging": {
@@ -162,6 +173,8 @@ def create_app(settings: ApiSettings, authorizer: KubeAuthorizer, store: Recordi
                 "end_offset": first + len(page),
             },
         }
+        # Plain JSON already: skip FastAPI's walk over a page of 100 recordings.
+        return Response(orjson.dumps(body), media_type="application/json")
 
     @app.get(PREFIX + "/recordings/active-recording/{meeting_id}")
     def active_recording(meeting_id: str, namespace: str = caller_may("list")) -> dict[str, Any]:

