@@ -13,8 +13,9 @@ import pytest
 from kubernetes import client
 
 from tapedeck_bot.contract import GROUP, PLURAL, VERSION
+from tapedeck_dev.api_server import ServedApi
 from tapedeck_operator.api.settings import ApiSettings
-from tests.api.conftest import APP, Served, api_key, api_token, bearer, error, ok, url
+from tests.api.conftest import APP, api_key, api_token, bearer, error, ok, url
 from tests.kube import read
 from tests.realtimekit_api import recording_fields, validate
 from tests.waiting import eventually
@@ -35,7 +36,7 @@ def api(kube: client.ApiClient, crd: dict[str, object], namespace: str) -> Itera
             }
         }
     )
-    served = Served(settings, kube)
+    served = ServedApi(settings, kube)
     try:
         yield served.http
     finally:

@@ -14,11 +14,12 @@ import httpx
 import pytest
 
 from tapedeck_bot.storage import ObjectStore
+from tapedeck_dev.api_server import ServedApi
 from tapedeck_dev.janus import JanusServer
 from tapedeck_dev.kubeclient import api_client
 from tapedeck_dev.storage_servers import SeaweedFS
 from tapedeck_operator.api.settings import ApiSettings
-from tests.api.conftest import APP, Served, api_token, bearer, ok, url
+from tests.api.conftest import APP, api_token, bearer, ok, url
 from tests.janus.conftest import Meeting
 from tests.operator.conftest import Cluster, Operator, storage_spec
 from tests.realtimekit_api import recording_fields, validate
@@ -50,7 +51,7 @@ def served(
             }
         }
     )
-    server = Served(settings, api_client(str(kubeconfig)))
+    server = ServedApi(settings, api_client(str(kubeconfig)))
     try:
         yield server.http
     finally:
