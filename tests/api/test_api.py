@@ -5,8 +5,12 @@ status it would write."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -179,3 +183,53 @@ def test_unsupported_fields_are_refused_by_name(
             api.post(url(), json={"meeting_id": MEETING, **body}, headers=bearer(token)), 400
         )
         assert message.startswith(f"{field}: ")
+
+
+def _kubectl_tapedeck(
+    kubectl: list[str], kubeconfig: Path, namespace: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """`kubectl tapedeck ARGS`: kubectl itself finds kubectl-tapedeck on PATH."""
+    env = dict(
+        os.environ,
+        KUBECONFIG=str(kubeconfig),
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    )
+    return subprocess.run(
+        [kubectl[0], "tapedeck", "-n", namespace, *args],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+
+
+def test_kubectl_tapedeck_makes_api_keys_that_rbac_limits(
+    api: httpx.Client, kubectl: list[str], kubeconfig: Path, namespace: str
+) -> None:
+    made = _kubectl_tapedeck(
+        kubectl, kubeconfig, namespace, "api-key", "reader", "--verbs", "list,get"
+    )
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    assert "delete rolebinding reader" in made.stderr
+    assert f"/realtime/kit/{namespace}/recordings" in made.stderr  # the curl example
+    ok(api.get(url(), headers=bearer(key)), "ListRecordingsResponse")
+    assert "may not create" in error(
+        api.post(url(), json={"meeting_id": MEETING}, headers=bearer(key)), 403
+    )
+    wrong = _kubectl_tapedeck(kubectl, kubeconfig, namespace, "api-key", "x", "--verbs", "delete")
+    assert wrong.returncode == 1
+    assert "--verbs: delete: choose from create, list, get, patch" in wrong.stderr
+
+
+def test_the_openapi_document_lists_realtimekit_s_six_operations(api: httpx.Client) -> None:
+    document = api.get("/openapi.json").json()
+    base = "/accounts/{account_id}/realtime/kit/{app_id}/recordings"
+    operations = {
+        (method.upper(), path) for path, item in document["paths"].items() for method in item
+    }
+    assert operations == {
+        ("POST", base),
+        ("GET", base),
+        ("GET", base + "/{recording_id}"),
+        ("PUT", base + "/{recording_id}"),
+        ("GET", base + "/active-recording/{meeting_id}"),
+        ("POST", base + "/track"),
+    }

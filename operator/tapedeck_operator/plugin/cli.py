@@ -1,5 +1,6 @@
-"""`kubectl tapedeck`: start, pause, resume, stop, watch and fetch Recordings, and read their
-bots' logs. kubectl finds the console script `kubectl-tapedeck` on PATH."""
+"""`kubectl tapedeck`: start, pause, resume, stop, watch and fetch Recordings, read their
+bots' logs, and make API keys for tapedeck-api. kubectl finds the console script
+`kubectl-tapedeck` on PATH."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from rich.live import Live
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from tapedeck_bot.contract import Phase, RecordingStatus
+from tapedeck_operator.plugin.apikey import API_VERBS, api_key_objects, curl_example
 from tapedeck_operator.plugin.cluster import PluginError, Recordings
 from tapedeck_operator.plugin.manifest import StartRequest, recording_for
 from tapedeck_operator.plugin.views import settled, status_view
@@ -148,6 +150,27 @@ def _logs(args: argparse.Namespace, out: Console) -> int:
     return 0
 
 
+def _api_key(args: argparse.Namespace, out: Console) -> int:
+    recordings = _recordings(args)
+    verbs = [v for v in args.verbs.split(",") if v]
+    try:
+        objects = api_key_objects(args.name, recordings.namespace, verbs)
+    except ValueError as error:
+        raise PluginError(str(error)) from None
+    token = recordings.create_api_key(objects, round(args.hours * 3600))
+    out.out(token, highlight=False)
+    hint = Console(stderr=True, highlight=False)
+    hint.print(
+        f"# an API key for recordings in {recordings.namespace} ({', '.join(verbs)}), valid "
+        f"{args.hours:g} h; revoke it: kubectl -n {recordings.namespace} delete rolebinding "
+        f"{args.name}\n# for example, with TOKEN set to it:\n"
+        + curl_example(args.api, recordings.namespace, "MEETING_ID"),
+        markup=False,
+        soft_wrap=True,
+    )
+    return 0
+
+
 def _recordings(args: argparse.Namespace) -> Recordings:
     options = vars(args)
     return Recordings(options.get("kubeconfig"), options.get("context"), options.get("namespace"))
@@ -201,6 +224,19 @@ def _parser() -> argparse.ArgumentParser:
     download.add_argument("name", metavar="NAME")
     download.add_argument("--dir", default=".", help="where to write them (default: here)")
     download.set_defaults(func=_download)
+
+    key = commands.add_parser(
+        "api-key",
+        help="a token for tapedeck-api: a ServiceAccount with a Role on recordings",
+        parents=[common],
+    )
+    key.add_argument("name", metavar="NAME", help="of the ServiceAccount, Role and RoleBinding")
+    key.add_argument("--verbs", default=",".join(API_VERBS), help="default: %(default)s")
+    key.add_argument("--hours", type=float, default=24, help="the token's lifetime")
+    key.add_argument(
+        "--api", default="http://tapedeck-api.tapedeck-system", help="for the printed example"
+    )
+    key.set_defaults(func=_api_key)
 
     logs = commands.add_parser("logs", help="the bot's logs, every attempt", parents=[common])
     logs.add_argument("name", metavar="NAME")

@@ -137,6 +137,48 @@ class Recordings:
             )
         )
 
+    def create_api_key(self, objects: list[dict[str, Any]], seconds: int) -> str:
+        """Create the ServiceAccount, Role and RoleBinding; return a token of `seconds`."""
+        rbac = client.RbacAuthorizationV1Api(self._api)
+        account, role, binding = objects
+        name = account["metadata"]["name"]
+        namespace = self.namespace
+        self._call(
+            "create serviceaccounts",
+            lambda: self._core.create_namespaced_service_account(
+                namespace, client.V1ServiceAccount.model_validate(account), **_RAW
+            ),
+            name,
+        )
+        self._call(
+            "create roles",
+            lambda: rbac.create_namespaced_role(
+                namespace, client.V1Role.model_validate(role), **_RAW
+            ),
+            name,
+        )
+        self._call(
+            "create rolebindings",
+            lambda: rbac.create_namespaced_role_binding(
+                namespace, client.V1RoleBinding.model_validate(binding), **_RAW
+            ),
+            name,
+        )
+        request = client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=seconds)
+        )
+        answer = raw_json(
+            self._call(
+                "create serviceaccounts/token",
+                lambda: self._core.create_namespaced_service_account_token(
+                    name, namespace, request, **_RAW
+                ),
+                name,
+            )
+        )
+        token: str = answer["status"]["token"]
+        return token
+
     def set_state(self, name: str, state: str) -> dict[str, Any]:
         patch = {"spec": {"state": state}}
         return raw_json(
