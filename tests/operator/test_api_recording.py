@@ -142,6 +142,7 @@ def test_a_recording_driven_through_the_api_reaches_uploaded_and_decodes(
         "ListRecordingsResponse",
     )
     assert [r["id"] for r in listed["data"]] == [recording_id]
+    assert set(listed["data"][0]) <= recording_fields()
 
     # Started through the API, stopped through kubectl: the API reads the outcome.
     second = ok(
