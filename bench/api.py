@@ -22,6 +22,7 @@ from tapedeck_bot.contract import API_VERSION, KIND
 from tapedeck_dev.api_server import ServedApi
 from tapedeck_dev.kubeclient import api_client
 from tapedeck_dev.stack import kubectl_output, render_crd, wait_established
+from tapedeck_operator.api.auth import AUDIENCE
 from tapedeck_operator.api.requests import MEETING_LABEL
 from tapedeck_operator.api.settings import ApiSettings
 
@@ -35,6 +36,7 @@ BASE = f"/accounts/acct/realtime/kit/{APP}/recordings"
 
 def _token(kubectl: list[str]) -> str:
     rule = {"apiGroups": ["tapedeck.dev"], "resources": ["recordings"], "verbs": ["create", "list"]}
+    # The key's audience, as `kubectl tapedeck api-key` mints it.
     objects = [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "app"}},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
@@ -45,7 +47,9 @@ def _token(kubectl: list[str]) -> str:
          "subjects": [{"kind": "ServiceAccount", "name": "app", "namespace": NAMESPACE}]},
     ]  # fmt: skip
     kubectl_output(kubectl, "-n", NAMESPACE, "apply", "-f", "-", stdin=yaml.safe_dump_all(objects))
-    return kubectl_output(kubectl, "-n", NAMESPACE, "create", "token", "app").strip()
+    return kubectl_output(
+        kubectl, "-n", NAMESPACE, "create", "token", "app", f"--audience={AUDIENCE}"
+    ).strip()
 
 
 def _recordings(count: int, offset: int) -> str:
@@ -86,7 +90,7 @@ def run() -> list[Figure]:
         settings = ApiSettings.model_validate(
             {"apps": {APP: {"namespace": NAMESPACE, "janusUrl": "http://127.0.0.1:9/janus"}}}
         )
-        served = ServedApi(settings, api_client(str(stack.cluster.kubeconfig)))
+        served = ServedApi(settings, api_client(str(stack.cluster.kubeconfig)), freeze=True)
         headers = {"Authorization": f"Bearer {token}"}
         try:
             http = served.http

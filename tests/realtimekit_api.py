@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, FormatChecker
 
 BUNDLE = Path(__file__).resolve().parent / "realtimekit" / "recordings.schema.json"
 _SCHEMA = json.loads(BUNDLE.read_text())
@@ -17,10 +17,15 @@ _DEFS = _SCHEMA["$defs"]
 
 def validate(body: Any, definition: str) -> None:
     """Raise jsonschema.ValidationError unless `body` is a valid `definition` of the bundle."""
-    Draft202012Validator({**_SCHEMA, "$ref": f"#/$defs/{definition}"}).validate(body)
+    schema = {**_SCHEMA, "$ref": f"#/$defs/{definition}"}
+    Draft202012Validator(schema, format_checker=FormatChecker()).validate(body)
 
 
 def recording_fields() -> set[str]:
-    """Every field a RealtimeKit recording (with its detail) may have."""
-    detail = _DEFS["RecordingDetail"]["allOf"][1]["properties"]
-    return set(_DEFS["Recording"]["properties"]) | set(detail)
+    """The fields of RealtimeKit's recording, as lists and the active recording carry it."""
+    return set(_DEFS["Recording"]["properties"])
+
+
+def detail_fields() -> set[str]:
+    """The fields of one recording's answers: the recording and its detail."""
+    return recording_fields() | set(_DEFS["RecordingDetail"]["allOf"][1]["properties"])

@@ -23,9 +23,15 @@ __all__ = ["ServedApi"]
 class ServedApi:
     """tapedeck-api on uvicorn, on a free loopback port, in a thread of this process."""
 
-    def __init__(self, settings: ApiSettings, kube: client.ApiClient) -> None:
+    def __init__(
+        self, settings: ApiSettings, kube: client.ApiClient, *, freeze: bool = False
+    ) -> None:
+        """`freeze`: as tapedeck-api's main does (api/server.py), for a process that serves
+        the API alone, such as the bench's."""
         app = create_app(settings, KubeAuthorizer(kube), RecordingStore(kube))
-        gc.freeze()  # as tapedeck-api's main does (tapedeck_operator/api/server.py)
+        if freeze:
+            gc.collect()
+            gc.freeze()
         port = free_port()
         self.server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")

@@ -42,7 +42,8 @@ def api_rules() -> list[dict[str, Any]]:
     return [
         _rule(["authentication.k8s.io"], ["tokenreviews"], ["create"]),
         _rule(["authorization.k8s.io"], ["subjectaccessreviews"], ["create"]),
-        _rule([GROUP], [PLURAL], ["get", "list", "create", "patch"]),
+        # Recordings are found by uid, so by listing: no `get`.
+        _rule([GROUP], [PLURAL], ["list", "create", "patch"]),
     ]
 
 

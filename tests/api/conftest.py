@@ -8,7 +8,8 @@ from typing import Any
 
 from kubernetes import client
 
-from tapedeck_bot.contract import GROUP, PLURAL
+from tapedeck_operator.api.auth import AUDIENCE
+from tapedeck_operator.plugin.apikey import api_key_objects
 from tests.realtimekit_api import validate
 
 ACCOUNT, APP = "acct-1", "app-1"
@@ -22,24 +23,26 @@ def api_token(kube: client.ApiClient, namespace: str, verbs: list[str]) -> str:
     return api_key(kube, namespace, verbs)[0]
 
 
-def api_key(kube: client.ApiClient, namespace: str, verbs: list[str]) -> tuple[str, str]:
-    """A ServiceAccount's token whose Role grants `verbs` on recordings in `namespace`, and
-    the name of the ServiceAccount, its Role and its RoleBinding."""
+def api_key(
+    kube: client.ApiClient, namespace: str, verbs: list[str], *, audience: str = AUDIENCE
+) -> tuple[str, str]:
+    """A ServiceAccount's token whose Role grants `verbs` on recordings in `namespace`, as
+    `kubectl tapedeck api-key` makes one, and the name of the ServiceAccount, Role and
+    RoleBinding."""
     name = f"caller-{uuid.uuid4().hex[:6]}"
+    account, role, binding = api_key_objects(name, namespace, verbs)
     core, rbac = client.CoreV1Api(kube), client.RbacAuthorizationV1Api(kube)
-    core.create_namespaced_service_account(namespace, {"metadata": {"name": name}})
-    rule = {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": verbs}
-    rbac.create_namespaced_role(namespace, {"metadata": {"name": name}, "rules": [rule]})
-    rbac.create_namespaced_role_binding(
-        namespace,
-        {
-            "metadata": {"name": name},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
-        },
+    core.create_namespaced_service_account(
+        namespace, client.V1ServiceAccount.model_validate(account)
     )
+    rbac.create_namespaced_role(namespace, client.V1Role.model_validate(role))
+    rbac.create_namespaced_role_binding(namespace, client.V1RoleBinding.model_validate(binding))
     request = core.create_namespaced_service_account_token(
-        name, namespace, {"spec": {"expirationSeconds": 3600}}
+        name,
+        namespace,
+        client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[audience], expiration_seconds=3600)
+        ),
     )
     token: str = request.status.token
     return token, name

@@ -21,7 +21,7 @@ from tapedeck_dev.api_server import ServedApi
 from tapedeck_operator.api.settings import ApiSettings
 from tests.api.conftest import APP, api_key, api_token, bearer, error, ok, url
 from tests.kube import read
-from tests.realtimekit_api import recording_fields, validate
+from tests.realtimekit_api import detail_fields, recording_fields, validate
 from tests.waiting import eventually
 
 MEETING = "0b7f1c2d-3e4f-4b9a-9f4e-6f2c3c4e2d52"
@@ -55,7 +55,7 @@ def test_a_recording_through_the_api_is_a_recording_in_kubernetes(
     validate(request, "StartRecordingRequest")
     started = ok(api.post(url(), json=request, headers=bearer(token)), "GetRecordingResponse", 201)
     data = started["data"]
-    assert set(data) <= recording_fields()
+    assert set(data) <= detail_fields()
     assert data["status"] == "INVOKED"
     recording_id = data["id"]
 
@@ -153,6 +153,11 @@ def test_kubernetes_rbac_decides_who_may_do_what(
         api.put(url(f"/{recording_id}"), json={"action": "stop"}, headers=bearer(reader)), 403
     )
     assert "unauthorized" in error(api.get(url(f"/{recording_id}"), headers=bearer("garbage")), 401)
+    # A Kubernetes token of the same rights, not minted for tapedeck-api, is no key.
+    plain, _ = api_key(kube, namespace, ["get"], audience="https://kubernetes.default.svc")
+    assert "not a valid tapedeck-api key" in error(
+        api.get(url(f"/{recording_id}"), headers=bearer(plain)), 401
+    )
     assert "Bearer" in error(api.get(url(f"/{recording_id}")), 401)
 
     elsewhere = f"t-{uuid.uuid4().hex[:10]}"
@@ -161,13 +166,16 @@ def test_kubernetes_rbac_decides_who_may_do_what(
     try:
         eventually(lambda: read(core.read_namespaced_service_account, "default", elsewhere))
         stranger = api_token(kube, elsewhere, ["create", "list", "get", "patch"])
-        error(api.get(url(f"/{recording_id}"), headers=bearer(stranger)), 403)
+        denied = error(api.get(url(f"/{recording_id}"), headers=bearer(stranger)), 403)
+        assert f"{elsewhere}:caller-" in denied  # the stranger, named by Kubernetes
+        assert f"may not get recordings in namespace {namespace}" in denied
     finally:
         core.delete_namespace(elsewhere)
 
     rbac = client.RbacAuthorizationV1Api(kube)
     rbac.delete_namespaced_role_binding(reader_binding, namespace)
-    error(api.get(url(f"/{recording_id}"), headers=bearer(reader)), 403)  # revoked at once
+    revoked = error(api.get(url(f"/{recording_id}"), headers=bearer(reader)), 403)
+    assert f"{reader_binding} may not get recordings" in revoked  # revoked at once
 
 
 def test_unsupported_fields_are_refused_by_name(
@@ -233,3 +241,57 @@ def test_the_openapi_document_lists_realtimekit_s_six_operations(api: httpx.Clie
         ("GET", base + "/active-recording/{meeting_id}"),
         ("POST", base + "/track"),
     }
+
+
+def test_tracks_paging_filters_and_a_stopped_recording(
+    api: httpx.Client, kube: client.ApiClient, namespace: str
+) -> None:
+    key = api_token(kube, namespace, ["create", "list", "get", "patch"])
+    composite = ok(
+        api.post(url(), json={"meeting_id": MEETING}, headers=bearer(key)),
+        "GetRecordingResponse",
+        201,
+    )
+    body = {"meeting_id": MEETING, "user_ids": ["alice"]}
+    validate(body, "StartTrackRecordingRequest")
+    # Track recordings run beside the meeting's composite.
+    tracks = ok(
+        api.post(url("/track"), json=body, headers=bearer(key)), "StartTrackRecordingResponse", 201
+    )
+    assert set(tracks["data"]["recording"]) <= recording_fields()
+
+    pages = [
+        ok(
+            api.get(url(), params={"per_page": 1, "page_no": n}, headers=bearer(key)),
+            "ListRecordingsResponse",
+        )
+        for n in (1, 2)
+    ]
+    assert {p["data"][0]["id"] for p in pages} == {
+        composite["data"]["id"],
+        tracks["data"]["recording"]["id"],
+    }
+    assert [p["paging"] for p in pages] == [
+        {"total_count": 2, "start_offset": 1, "end_offset": 1},
+        {"total_count": 2, "start_offset": 2, "end_offset": 2},
+    ]
+    beyond = ok(
+        api.get(url(), params={"page_no": 5}, headers=bearer(key)), "ListRecordingsResponse"
+    )
+    assert beyond["paging"] == {"total_count": 2, "start_offset": 0, "end_offset": 0}
+    assert error(api.get(url(), params={"search": "x"}, headers=bearer(key)), 400).startswith(
+        "search: "
+    )
+    assert error(api.get(url(), params={"status": "DONE"}, headers=bearer(key)), 400).startswith(
+        "status: "
+    )
+
+    recording_id = composite["data"]["id"]
+    ok(
+        api.put(url(f"/{recording_id}"), json={"action": "stop"}, headers=bearer(key)),
+        "GetRecordingResponse",
+    )
+    assert "is stopped" in error(
+        api.put(url(f"/{recording_id}"), json={"action": "resume"}, headers=bearer(key)), 409
+    )
+    assert "not found" in error(api.get(url(f"/{uuid.uuid4()}"), headers=bearer(key)), 404)

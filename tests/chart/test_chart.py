@@ -214,7 +214,7 @@ def test_the_api_is_two_stateless_replicas_with_only_its_own_rules(helm: Path) -
     [service] = [s for s in _of(docs, "Service") if s["metadata"]["name"] == "tapedeck-api"]
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     [budget] = _of(docs, "PodDisruptionBudget")
-    assert budget["spec"]["minAvailable"] == 1
+    assert budget["spec"]["maxUnavailable"] == 1
     [settings] = [c for c in _of(docs, "ConfigMap") if c["metadata"]["name"] == "tapedeck-api"]
     loaded = ApiSettings.model_validate(yaml.safe_load(settings["data"]["settings.yaml"]))
     assert loaded.namespace("app-1") == "team-a"

@@ -22,7 +22,7 @@ from tapedeck_operator.api.settings import ApiSettings
 from tests.api.conftest import APP, api_token, bearer, ok, url
 from tests.janus.conftest import Meeting
 from tests.operator.conftest import Cluster, Operator, storage_spec
-from tests.realtimekit_api import recording_fields, validate
+from tests.realtimekit_api import detail_fields, recording_fields, validate
 from tests.storage.http import get
 from tests.storage.media import playable_seconds
 from tests.waiting import eventually
@@ -69,7 +69,7 @@ def _until(
 
     def reached() -> dict[str, Any] | None:
         body = ok(api.get(url(f"/{recording_id}"), headers=bearer(token)), "GetRecordingResponse")
-        assert set(body["data"]) <= recording_fields()
+        assert set(body["data"]) <= detail_fields()
         data: dict[str, Any] = body["data"]
         return data if data["status"] in statuses and ready(data) else None
 

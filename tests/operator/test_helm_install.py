@@ -155,7 +155,10 @@ def test_the_operator_and_the_api_run_as_the_chart_installs_them(
         _records_one_meeting(cluster, meeting, seaweed, bucket, "charted")
         logs = _operator_pod_logs(kubelet)
         assert '"reconciled"' in logs
-        assert "Forbidden" not in logs  # the chart's RBAC is enough
+        # The chart's RBAC is enough: nothing refused, but writes into namespaces that earlier
+        # tests are deleting (refused as "being terminated", whatever the rights).
+        refused = [line for line in logs.splitlines() if "Forbidden" in line]
+        assert [line for line in refused if "being terminated" not in line] == []
 
         # The API's pod, with the chart's ServiceAccount and rules, starts and stops one too.
         key = api_token(kube, cluster.namespace, ["create", "get", "patch"])

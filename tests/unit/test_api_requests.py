@@ -103,6 +103,9 @@ def test_the_defaults_are_realtimekit_s() -> None:
             "storage_config.access_key",
         ),
         ({"video_config": {"width": 641}}, "video_config.width"),
+        ({"storage_config": {"type": "azure", "bucket": "b"}}, "storage_config.type"),
+        ({"storage_config": {"type": "aws", "host": "h"}}, "storage_config.host"),
+        ({"meeting_id": "my meeting"}, "meeting_id"),
         ({"colour": "blue"}, "colour"),
     ],
 )

@@ -9,8 +9,13 @@ from typing import Any
 import pytest
 
 from tapedeck_bot.contract import Output, Phase, RecordingStatus, StopReason, Transition
-from tapedeck_operator.api.responses import error_body, recording_object, success_body
-from tests.realtimekit_api import recording_fields, validate
+from tapedeck_operator.api.responses import (
+    error_body,
+    recording_detail,
+    recording_object,
+    success_body,
+)
+from tests.realtimekit_api import detail_fields, recording_fields, validate
 
 UID = "6f2c3c4e-2d52-4b9a-9f4e-0b7f1c2d3e4f"
 T0 = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
@@ -63,10 +68,13 @@ CASES = {
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_every_phase_is_a_valid_realtimekit_recording(case: str) -> None:
-    data = recording_object(_recording(CASES[case]))
-    validate(success_body(data), "GetRecordingResponse")
-    assert set(data) <= recording_fields()
-    assert data["id"] == UID
+    detail = recording_detail(_recording(CASES[case]))
+    validate(success_body(detail), "GetRecordingResponse")
+    assert set(detail) <= detail_fields()
+    assert detail["id"] == UID
+    plain = recording_object(_recording(CASES[case]))
+    validate(success_body(plain), "ActiveRecordingResponse")
+    assert set(plain) <= recording_fields()  # no detail fields where RealtimeKit has none
 
 
 def test_the_fields_say_what_the_status_says() -> None:
@@ -74,7 +82,7 @@ def test_the_fields_say_what_the_status_says() -> None:
     assert new["status"] == "INVOKED"
     assert new["invoked_time"] == "2026-11-27T08:59:58.000Z"
     assert new["started_time"] is None
-    uploaded = recording_object(_recording(CASES["uploaded"]))
+    uploaded = recording_detail(_recording(CASES["uploaded"]))
     assert uploaded["status"] == "UPLOADED"
     assert uploaded["recording_duration"] == 61
     assert uploaded["output_file_name"] == "standup_composite.mp4"
@@ -82,7 +90,7 @@ def test_the_fields_say_what_the_status_says() -> None:
     assert uploaded["download_url"].startswith("https://bucket.example/")
     assert uploaded["download_url_expiry"] == "2026-12-04T09:00:00.000Z"
     assert uploaded["stop_reason"] == {"reason": "API_CALL"}
-    assert recording_object(_recording(CASES["errored"]))["stop_reason"] == {
+    assert recording_detail(_recording(CASES["errored"]))["stop_reason"] == {
         "reason": "INTERNAL_ERROR"
     }
     expired = recording_object(_recording(CASES["expired"]))

@@ -1,6 +1,9 @@
 """Who is calling, and may they: Kubernetes decides (TokenReview, then SubjectAccessReview).
 
-Nothing is cached, so revoking a RoleBinding takes effect on the next request.
+Keys are ServiceAccount tokens minted for the audience `tapedeck-api` (`kubectl tapedeck
+api-key`): the API server accepts them for nothing else, so a key cannot be used to go around
+the API, and the API accepts no ordinary Kubernetes token. Nothing is cached, so revoking a
+RoleBinding takes effect on the next request.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ from kubernetes import client
 
 from tapedeck_bot.contract import GROUP, PLURAL
 
-__all__ = ["Caller", "KubeAuthorizer"]
+__all__ = ["AUDIENCE", "Caller", "KubeAuthorizer"]
+
+AUDIENCE = "tapedeck-api"
+_TIMEOUT = (5.0, 10.0)
 
 
 @dataclass(frozen=True)
@@ -30,10 +36,13 @@ class KubeAuthorizer:
     def caller(self, token: str) -> Caller | None:
         """The token's user, or None if the API server does not accept the token."""
         review = self._authn.create_token_review(
-            client.V1TokenReview(spec=client.V1TokenReviewSpec(token=token))
+            client.V1TokenReview(spec=client.V1TokenReviewSpec(token=token, audiences=[AUDIENCE])),
+            _request_timeout=_TIMEOUT,
         )
         status = review.status
         if status is None or not status.authenticated or status.user is None:
+            return None
+        if AUDIENCE not in (status.audiences or []):
             return None
         user = status.user
         return Caller(
@@ -53,6 +62,7 @@ class KubeAuthorizer:
                         group=GROUP, resource=PLURAL, verb=verb, namespace=namespace
                     ),
                 )
-            )
+            ),
+            _request_timeout=_TIMEOUT,
         )
         return bool(review.status and review.status.allowed)

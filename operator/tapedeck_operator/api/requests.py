@@ -6,6 +6,7 @@ A field tapedeck does not support is refused with its name and the fix, never ig
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -20,12 +21,20 @@ __all__ = [
     "RecordingAction",
     "RequestRefused",
     "composite_recording",
+    "error_field",
     "track_recording",
 ]
 
 APP_LABEL = "tapedeck.io/realtimekit-app"
 MEETING_LABEL = "tapedeck.io/meeting-id"
 _STORAGE_TYPES = {"aws": "s3", "digitalocean": "digitalocean", "gcs": "gcs", "azure": "azure"}
+# A meeting id is a label value (lists and duplicate checks select on it).
+_LABEL_VALUE = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+
+
+def error_field(error: Mapping[str, Any]) -> str:
+    """The dotted field name of one pydantic error."""
+    return ".".join(str(p) for p in error["loc"])
 
 
 class RequestRefused(ValueError):
@@ -76,7 +85,7 @@ class _Storage(_Strict):
 
 
 class _Start(_Strict):
-    meeting_id: str = Field(min_length=1, max_length=63)
+    meeting_id: str = Field(pattern=_LABEL_VALUE)
     max_seconds: int | None = Field(default=None, ge=60, le=86400)
     file_name_prefix: str | None = None
     allow_multiple_recordings: bool = False
@@ -95,7 +104,7 @@ class _Layer(_Strict):
 
 
 class _StartTracks(_Strict):
-    meeting_id: str = Field(min_length=1, max_length=63)
+    meeting_id: str = Field(pattern=_LABEL_VALUE)
     user_ids: list[str] = []
     layers: dict[str, _Layer] = {}
 
@@ -109,7 +118,7 @@ def _parse(model: type[BaseModel], body: Mapping[str, Any]) -> Any:
         return model.model_validate(body)
     except ValidationError as exc:
         error = exc.errors()[0]
-        field = ".".join(str(p) for p in error["loc"]) or "body"
+        field = error_field(error) or "body"
         if error["type"] == "extra_forbidden":
             raise RequestRefused(field, "not a field of RealtimeKit's request") from exc
         raise RequestRefused(field, error["msg"]) from exc
@@ -149,7 +158,7 @@ def _refuse_unsupported(start: _Start) -> None:
 
 def _meeting(meeting_id: str, app: AppSettings, app_id: str) -> dict[str, Any]:
     room = app.rooms.get(meeting_id)
-    if room is None and meeting_id.isdigit():
+    if room is None and re.fullmatch("[0-9]{1,15}", meeting_id):
         room = int(meeting_id)
     if app.janus_url is None or room is None:
         raise RequestRefused(
@@ -166,6 +175,11 @@ def _storage(storage: _Storage | None, app: AppSettings, app_id: str) -> dict[st
         return app.storage.model_dump(by_alias=True, exclude_none=True) if app.storage else None
     if storage.type == "sftp":
         raise RequestRefused("storage_config.type", "sftp is not supported")
+    for sftp_only in ("host", "port", "username", "auth_method"):
+        if getattr(storage, sftp_only) is not None:
+            raise RequestRefused(
+                f"storage_config.{sftp_only}", "only for sftp, which tapedeck lacks"
+            )
     for secret in ("access_key", "secret", "password", "private_key"):
         if getattr(storage, secret) is not None:
             raise RequestRefused(
@@ -178,8 +192,13 @@ def _storage(storage: _Storage | None, app: AppSettings, app_id: str) -> dict[st
             "storage_config",
             f"app {app_id!r} has no storage credentials: set api.apps.{app_id}.storage",
         )
-    chosen = {"type": _STORAGE_TYPES[storage.type], "bucket": storage.bucket}
-    chosen |= {"region": storage.region, "path": storage.path}
+    if _STORAGE_TYPES[storage.type] != app.storage.type.value:
+        raise RequestRefused(
+            "storage_config.type",
+            f"app {app_id!r} stores in {app.storage.type.value} with the credentials of "
+            f"api.apps.{app_id}.storage; {storage.type} needs other credentials there",
+        )
+    chosen = {"bucket": storage.bucket, "region": storage.region, "path": storage.path}
     base = app.storage.model_dump(by_alias=True, exclude_none=True)
     return base | {k: v for k, v in chosen.items() if v is not None}
 
@@ -189,8 +208,7 @@ def _manifest(namespace: str, app_id: str, meeting_id: str, spec: dict[str, Any]
         RecordingSpec.model_validate(spec)
     except ValidationError as exc:
         error = exc.errors()[0]
-        field = ".".join(str(p) for p in error["loc"])
-        raise RequestRefused(f"(spec.{field})", error["msg"]) from exc
+        raise RequestRefused(f"(spec.{error_field(error)})", error["msg"]) from exc
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
@@ -240,6 +258,8 @@ def track_recording(
         "meeting": _meeting(start.meeting_id, app, app_id),
         "composite": {"enabled": False},
         "tracks": {"enabled": True, "mediaKind": "audio", "userIds": start.user_ids},
+        # Beside a composite of the same meeting, as RealtimeKit's track recordings run.
+        "allowMultipleRecordings": True,
     }
     if prefixes:
         spec["fileNamePrefix"] = prefixes.pop()

@@ -17,7 +17,7 @@ from typing import Any
 from tapedeck_bot.contract import Phase, RecordingStatus, StopReason
 from tapedeck_operator.webhooks.payloads import primary_composite, timestamp
 
-__all__ = ["error_body", "recording_object", "success_body"]
+__all__ = ["error_body", "recording_detail", "recording_object", "success_body"]
 
 # RealtimeKit's stop reasons are API_CALL, INTERNAL_ERROR and ALL_PEERS_LEFT. A recording that
 # reached its maxSeconds was ended by the caller's own limit, as RealtimeKit reports it.
@@ -35,8 +35,9 @@ def _time(at: dt.datetime | None) -> str | None:
 
 
 def recording_object(recording: Mapping[str, Any]) -> dict[str, Any]:
-    """RealtimeKit's recording (with its detail fields) for a Recording as the API server
-    returns it. Before the operator and the bot have written anything it is INVOKED."""
+    """RealtimeKit's recording (as lists and the active recording carry it) for a Recording
+    as the API server returns it. Before the operator and the bot have written anything it is
+    INVOKED."""
     metadata = recording["metadata"]
     status = RecordingStatus.model_validate(recording.get("status") or {})
     composite = primary_composite(status.outputs)
@@ -54,10 +55,17 @@ def recording_object(recording: Mapping[str, Any]) -> dict[str, Any]:
         "download_url": None if expired else status.download_url,
         "download_url_expiry": None if expired else _time(status.download_url_expiry),
         "audio_download_url": None,
-        "start_reason": {"reason": "API_CALL"},
     }
-    if status.stop_reason is not None:
-        data["stop_reason"] = {"reason": _STOP_REASONS[status.stop_reason]}
+    return data
+
+
+def recording_detail(recording: Mapping[str, Any]) -> dict[str, Any]:
+    """The recording with its detail fields, as one recording's answers carry it."""
+    data = recording_object(recording)
+    data["start_reason"] = {"reason": "API_CALL"}
+    stop_reason = (recording.get("status") or {}).get("stopReason")
+    if stop_reason is not None:
+        data["stop_reason"] = {"reason": _STOP_REASONS[StopReason(stop_reason)]}
     return data
 
 

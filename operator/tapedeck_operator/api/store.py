@@ -11,6 +11,8 @@ from tapedeck_operator.kube import raw_json
 
 __all__ = ["RecordingStore"]
 
+_TIMEOUT = (5.0, 30.0)
+
 
 class RecordingStore:
     def __init__(self, api_client: client.ApiClient) -> None:
@@ -20,15 +22,25 @@ class RecordingStore:
         namespace = manifest["metadata"]["namespace"]
         return raw_json(
             self._api.create_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, manifest, _preload_content=False
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                manifest,
+                _preload_content=False,
+                _request_timeout=_TIMEOUT,
             )
         )
 
-    def list(self, namespace: str, labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
-        selector = ",".join(f"{k}={v}" for k, v in (labels or {}).items())
+    def list(self, namespace: str) -> list[dict[str, Any]]:
         answer = raw_json(
             self._api.list_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, label_selector=selector, _preload_content=False
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                _preload_content=False,
+                _request_timeout=_TIMEOUT,
             )
         )
         items: list[dict[str, Any]] = answer.get("items", [])
@@ -50,5 +62,6 @@ class RecordingStore:
                 {"spec": {"state": state}},
                 _content_type="application/merge-patch+json",
                 _preload_content=False,
+                _request_timeout=_TIMEOUT,
             )
         )

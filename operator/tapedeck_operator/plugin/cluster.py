@@ -12,6 +12,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from tapedeck_bot.contract import GROUP, PLURAL, VERSION
+from tapedeck_operator.api.auth import AUDIENCE
 from tapedeck_operator.kube import raw_json
 from tapedeck_operator.manifests import ATTEMPT_LABEL, RECORDING_UID_LABEL
 
@@ -165,7 +166,7 @@ class Recordings:
             name,
         )
         request = client.AuthenticationV1TokenRequest(
-            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=seconds)
+            spec=client.V1TokenRequestSpec(audiences=[AUDIENCE], expiration_seconds=seconds)
         )
         answer = raw_json(
             self._call(
