@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from tapedeck_bot.contract import StorageSpec, UploadSettings
 from tapedeck_bot.contract.base import CamelModel
@@ -25,7 +25,11 @@ __all__ = [
     "WebhookEndpoint",
     "WebhookSettings",
     "load_settings",
+    "load_yaml_settings",
 ]
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ConfigError(ValueError):
@@ -168,13 +172,14 @@ class OperatorSettings(CamelModel):
     webhooks: WebhookSettings = WebhookSettings()
 
 
-def load_settings(path: Path | None) -> OperatorSettings:
-    """The settings in `path`, or the defaults; errors name the field and the file."""
+def load_yaml_settings(path: Path | None, model: type[M]) -> M:
+    """The settings in `path` (YAML), or the model's defaults; errors name the field and the
+    file."""
     if path is None:
-        return OperatorSettings()
+        return model()
     try:
         raw = yaml.safe_load(path.read_text()) or {}
-        return OperatorSettings.model_validate(raw)
+        return model.model_validate(raw)
     except OSError as exc:
         raise ConfigError(f"cannot read --config {path}: {exc}") from exc
     except yaml.YAMLError as exc:
@@ -184,3 +189,8 @@ def load_settings(path: Path | None) -> OperatorSettings:
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         raise ConfigError(f"{path}: {problems}") from exc
+
+
+def load_settings(path: Path | None) -> OperatorSettings:
+    """The operator's settings in `path`, or the defaults."""
+    return load_yaml_settings(path, OperatorSettings)

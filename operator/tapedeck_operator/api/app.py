@@ -95,6 +95,10 @@ def create_app(settings: ApiSettings, authorizer: KubeAuthorizer, store: Recordi
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.status, exc.message), status_code=exc.status)
 
+    @app.exception_handler(RequestRefused)
+    async def refused(request: Request, exc: RequestRefused) -> JSONResponse:
+        return JSONResponse(error_body(400, str(exc)), status_code=400)
+
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0]
@@ -164,27 +168,18 @@ def create_app(settings: ApiSettings, authorizer: KubeAuthorizer, store: Recordi
                     )
         return store.create(manifest)
 
-    def refused(exc: RequestRefused) -> ApiError:
-        return ApiError(400, str(exc))
-
     @app.post(PREFIX + "/recordings", status_code=201)
     def start_recording(
         app_id: str, body: dict[str, Any], namespace: str = caller_may("create")
     ) -> dict[str, Any]:
-        try:
-            manifest = composite_recording(body, settings.app(app_id), app_id, namespace)
-        except RequestRefused as exc:
-            raise refused(exc) from exc
+        manifest = composite_recording(body, settings.app(app_id), app_id, namespace)
         return success_body(recording_detail(start(manifest)))
 
     @app.post(PREFIX + "/recordings/track", status_code=201)
     def start_track_recording(
         app_id: str, body: dict[str, Any], namespace: str = caller_may("create")
     ) -> dict[str, Any]:
-        try:
-            manifest = track_recording(body, settings.app(app_id), app_id, namespace)
-        except RequestRefused as exc:
-            raise refused(exc) from exc
+        manifest = track_recording(body, settings.app(app_id), app_id, namespace)
         return success_body({"recording": recording_object(start(manifest))})
 
     @app.get(PREFIX + "/recordings")
