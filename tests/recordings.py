@@ -44,6 +44,7 @@ def _with(path: str, value: Any, base: dict[str, Any] | None = None) -> dict[str
 
 _SECRET = {"name": "storage-creds"}
 _JANUS = {"url": "http://127.0.0.1:8088/janus", "room": 1}
+_WHEP = {"url": "https://sfu.example.com/whep/stage", "userId": "stage"}
 _STORAGE = {
     "type": "s3",
     "bucket": "recordings",
@@ -61,10 +62,31 @@ INVALID: list[Invalid] = [
     ),
     Invalid(
         "two-connectors",
-        _with("meeting", {"id": "m", "janus": _JANUS, "whep": {"url": "https://w/whep"}}),
+        _with("meeting", {"id": "m", "janus": _JANUS, "whep": {"endpoints": [_WHEP]}}),
         "spec.meeting",
         "exactly one connector must be set",
         cel=True,
+    ),
+    Invalid(
+        "whep-same-user-twice",
+        _with(
+            "meeting", {"id": "m", "whep": {"endpoints": [_WHEP, {**_WHEP, "url": "https://x/"}]}}
+        ),
+        "spec.meeting.whep",
+        "userId must be unique",
+        cel=True,
+    ),
+    Invalid(
+        "whep-no-endpoints",
+        _with("meeting", {"id": "m", "whep": {"endpoints": []}}),
+        "spec.meeting.whep.endpoints",
+        "should have at least 1 item",
+    ),
+    Invalid(
+        "whep-credentials-in-url",
+        _with("meeting", {"id": "m", "whep": {"endpoints": [{**_WHEP, "url": "https://u:p@w/"}]}}),
+        "spec.meeting.whep.endpoints[0].url",
+        "should match",
     ),
     Invalid(
         "vp8-with-aac",

@@ -9,9 +9,13 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    from tapedeck_bot.standalone import JanusRoom, WhepStreams
 
 from tapedeck_bot.contract import (
     CONFIG_ENV,
@@ -22,6 +26,7 @@ from tapedeck_bot.contract import (
     StorageSpec,
     TracksSpec,
     UploadSettings,
+    whep_token_env,
 )
 
 __all__ = ["main"]
@@ -49,9 +54,34 @@ def _validate(path: Path) -> int:
     return 1 if failed else 0
 
 
+def _meeting(args: argparse.Namespace) -> JanusRoom | WhepStreams | str:
+    """The meeting the arguments name, or what is wrong with them."""
+    from tapedeck_bot.standalone import JanusRoom, WhepStreams
+    from tapedeck_bot.whep.connector import WhepEndpoint
+
+    if bool(args.janus) == bool(args.whep):
+        return "give --janus URL --room N, or --whep USER=URL (repeatable)"
+    if args.janus:
+        if args.room is None:
+            return "--janus needs --room"
+        return JanusRoom(args.janus, args.room, args.pin)
+    endpoints = []
+    for index, value in enumerate(args.whep):
+        user, _, url = value.partition("=")
+        if not user or not url.startswith(("http://", "https://")):
+            return f"--whep {value!r}: expected USER=http(s)://…"
+        token = os.environ.get(whep_token_env(index))
+        endpoints.append(WhepEndpoint(url, user, token=token, field=f"--whep #{index + 1}"))
+    return WhepStreams(tuple(endpoints))
+
+
 def _record(args: argparse.Namespace) -> int:
     from tapedeck_bot.standalone import LocalRecording, UploadTarget, record_locally
 
+    meeting = _meeting(args)
+    if isinstance(meeting, str):
+        print(f"tapedeck-bot record: {meeting}", file=sys.stderr)
+        return 2
     if args.out is None and args.tracks is None:
         print(
             "tapedeck-bot record: give --out FILE (composite), --tracks DIR, or both",
@@ -80,8 +110,7 @@ def _record(args: argparse.Namespace) -> int:
         )
     return record_locally(
         LocalRecording(
-            janus_url=args.janus,
-            room=args.room,
+            meeting=meeting,
             composite=composite,
             composite_out=args.out,
             tracks=TracksSpec(enabled=True, user_ids=users, media_kind=args.track_media)
@@ -91,7 +120,6 @@ def _record(args: argparse.Namespace) -> int:
             prefix=args.prefix,
             max_seconds=args.seconds,
             idle_timeout_s=args.idle_timeout,
-            pin=args.pin,
             upload=upload,
         )
     )
@@ -125,13 +153,20 @@ def main(argv: list[str] | None = None) -> int:
 
     record = commands.add_parser(
         "record",
-        help="record a Janus room to a file",
-        description="Record a Janus VideoRoom composite to FILE. SIGINT/SIGTERM stop and "
-        "finalize the file; SIGUSR1 pauses and SIGUSR2 resumes.",
+        help="record a Janus room or WHEP streams to files",
+        description="Record a Janus VideoRoom, or WHEP streams, to files. SIGINT/SIGTERM stop "
+        "and finalize the files; SIGUSR1 pauses and SIGUSR2 resumes.",
     )
-    record.add_argument("--janus", required=True, help="http(s)://…/janus or ws(s)://…")
-    record.add_argument("--room", type=int, required=True)
+    record.add_argument("--janus", help="http(s)://…/janus or ws(s)://…")
+    record.add_argument("--room", type=int, help="the Janus room")
     record.add_argument("--pin", help="the room's pin, if it has one")
+    record.add_argument(
+        "--whep",
+        action="append",
+        metavar="USER=URL",
+        help="a WHEP endpoint, recorded as participant USER (repeatable); the Bearer token of "
+        "the i-th (from 0) is read from $TAPEDECK_WHEP_TOKEN_i",
+    )
     record.add_argument(
         "--out", type=Path, help="the composite's file (.mp4 for H264, .webm for VP8)"
     )

@@ -98,11 +98,10 @@ class RecordingControl:
             self.resume(at)
             self.state = dataclasses.replace(self.state, stop_at=at, stop_reason=reason)
 
-    def room_occupancy(self, at: float, present: int) -> None:
-        if present:
-            self.empty_since = None
-        elif self.empty_since is None:
-            self.empty_since = at
+    def room_empty_since(self, since: float | None) -> None:
+        """None while anyone is present; else when the last one left (0: nobody came). A
+        leave may be dated back (a stream that went silent), and the idle timeout with it."""
+        self.empty_since = since
 
     def check(self, now: float) -> StopReason | None:
         """Stop for max length or an empty room, at `now`; returns the reason if it stopped."""

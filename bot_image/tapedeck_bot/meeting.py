@@ -93,6 +93,13 @@ class MeetingSink(Protocol):
     def source_changed(self, peer_id: str, kind: StreamKind) -> None:
         """The stream now carries another source: its previous timing no longer applies."""
 
+    def media_interrupted(self, peer_id: str, at: float) -> None:
+        """The participant's media stopped at `at` without a leave (their server went away)
+        and the connector is reconnecting: they stay present, the gap is kept as time."""
+
+    def media_restored(self, peer_id: str, at: float) -> None:
+        """Media flows again after `media_interrupted`."""
+
 
 class MeetingConnector(Protocol):
     async def join(self) -> None:

@@ -24,6 +24,7 @@ from tapedeck_bot.composite.pipeline import CompositePipeline
 from tapedeck_bot.contract import (
     STREAM_KINDS,
     Layout,
+    MediaGap,
     Output,
     Participant,
     StopReason,
@@ -39,12 +40,12 @@ from tapedeck_bot.media.router import MediaRouter, PlacementInbox
 from tapedeck_bot.media.worker import Stage
 from tapedeck_bot.media.writer import OpenWriter
 from tapedeck_bot.meeting import MeetingConnector
+from tapedeck_bot.receiving import Delivery
 from tapedeck_bot.tracks.recorder import TrackRecorder
 from tapedeck_bot.tracks.writer import KEPT_AS_SENT
 
 __all__ = [
     "CompositeJob",
-    "MediaWanted",
     "Progress",
     "Recorder",
     "RecordingResult",
@@ -56,6 +57,7 @@ log = logging.getLogger("tapedeck_bot.recorder")
 
 _CHECK_S = 0.1
 _NAME_LIMIT = 256
+_GAPS_LIMIT = 100  # the status schema's
 # Hand-over limits, in frames: seconds of media for a room of a dozen, far beyond what a
 # stage that keeps up ever holds.
 _INBOX_LIMIT = 4000
@@ -77,22 +79,12 @@ class TracksJob:
     open_writer: OpenWriter
 
 
-@dataclass(frozen=True)
-class MediaWanted:
-    """Which streams the connector delivers decoded, and which as sent; a stream only
-    delivered as sent is decoded too unless its codec is in `kept_as_sent`."""
-
-    decoded: frozenset[StreamKind]
-    encoded: frozenset[StreamKind]
-    kept_as_sent: frozenset[str]
-
-
-def media_wanted(composite: bool, tracks: TracksSpec | None) -> MediaWanted:
+def media_wanted(composite: bool, tracks: TracksSpec | None) -> Delivery:
     """The composite mixes and lays out decoded media. Tracks keep Opus and VP8 as sent;
     video of other codecs (H.264) is decoded to be re-encoded to VP8 for WebM."""
     decoded: frozenset[StreamKind] = frozenset({"audio", "video"}) if composite else frozenset()
     encoded = STREAM_KINDS[tracks.media_kind] if tracks is not None else frozenset()
-    return MediaWanted(decoded, encoded, KEPT_AS_SENT)
+    return Delivery(decoded, encoded, KEPT_AS_SENT)
 
 
 @dataclass(frozen=True)
@@ -289,7 +281,7 @@ class Recorder:
         while self.control.stop_at is None:
             now = self._now()
             present = len(router.present_at(now))
-            self.control.room_occupancy(now, present)
+            self.control.room_empty_since(router.empty_since(now))
             self.control.check(now)
             if meeting.done() and error is None:
                 exc = meeting.exception()
@@ -324,6 +316,12 @@ def _roster(router: MediaRouter, wall_t0: float) -> tuple[Participant, ...]:
             display_name=p.info.display_name[:_NAME_LIMIT] if p.info.display_name else None,
             joined_at=utc(p.joined_at),
             left_at=utc(p.left_at) if p.left_at is not None else None,
+            gaps=[
+                MediaGap(
+                    started_at=utc(g.start), ended_at=utc(g.end) if g.end is not None else None
+                )
+                for g in p.gaps[-_GAPS_LIMIT:]
+            ],
         )
         for p in router.snapshot()
     )

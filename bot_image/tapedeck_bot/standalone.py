@@ -19,16 +19,18 @@ from tapedeck_bot.contract import (
     PIN_ENV,
     BotConfig,
     CompositeSpec,
+    Meeting,
     Output,
     StopReason,
     StorageSpec,
     TracksSpec,
     UploadSettings,
+    whep_token_env,
 )
 from tapedeck_bot.janus.videoroom import JanusVideoRoom
 from tapedeck_bot.logs import configure
 from tapedeck_bot.media.writer import FileWriter, OpenWriter
-from tapedeck_bot.meeting import MeetingError
+from tapedeck_bot.meeting import MeetingConnector, MeetingError
 from tapedeck_bot.recorder import (
     CompositeJob,
     Progress,
@@ -55,12 +57,15 @@ from tapedeck_bot.storage import (
     run_salvage,
 )
 from tapedeck_bot.webrtc import restrict_host_candidates
+from tapedeck_bot.whep.connector import WhepEndpoint, WhepMeeting
 
 __all__ = [
+    "JanusRoom",
     "LocalRecording",
     "PrintedProgress",
     "RecordingObserver",
     "UploadTarget",
+    "WhepStreams",
     "finish_earlier_attempts",
     "pod_recording",
     "record",
@@ -83,11 +88,22 @@ class UploadTarget:
 
 
 @dataclass(frozen=True)
+class JanusRoom:
+    url: str
+    room: int
+    pin: str | None = None
+
+
+@dataclass(frozen=True)
+class WhepStreams:
+    endpoints: tuple[WhepEndpoint, ...]
+
+
+@dataclass(frozen=True)
 class LocalRecording:
     """What to record where: `composite_out` a file, `tracks_dir` a directory (either optional)."""
 
-    janus_url: str
-    room: int
+    meeting: JanusRoom | WhepStreams
     composite: CompositeSpec | None
     composite_out: Path | None
     tracks: TracksSpec | None
@@ -95,7 +111,6 @@ class LocalRecording:
     prefix: str | None = None
     max_seconds: float = 86400
     idle_timeout_s: float = 60
-    pin: str | None = None
     upload: UploadTarget | None = None
 
 
@@ -138,19 +153,23 @@ def _jobs(
     return composite, tracks
 
 
-def _connector(job: LocalRecording) -> JanusVideoRoom:
-    """Subscribe to what is recorded: tracks alone need only their users' wanted kinds."""
+def _connector(job: LocalRecording) -> MeetingConnector:
+    """Receive what is recorded: tracks alone need only their users' wanted kinds."""
     tracks = job.tracks if job.tracks_dir is not None else None
     composite = job.composite is not None and job.composite_out is not None
     users = frozenset(tracks.user_ids) if tracks and tracks.user_ids else None
     wanted = media_wanted(composite, tracks)
+    meeting = job.meeting
+    if isinstance(meeting, WhepStreams):
+        endpoints = meeting.endpoints
+        if users is not None and not composite:
+            endpoints = tuple(e for e in endpoints if e.user_id in users)
+        return WhepMeeting(endpoints, delivery=wanted, idle_timeout_s=job.idle_timeout_s)
     return JanusVideoRoom(
-        job.janus_url,
-        job.room,
-        pin=job.pin,
-        decoded=wanted.decoded,
-        encoded=wanted.encoded,
-        kept_as_sent=wanted.kept_as_sent,
+        meeting.url,
+        meeting.room,
+        pin=meeting.pin,
+        delivery=wanted,
         users=None if composite else users,
     )
 
@@ -312,12 +331,28 @@ def record_locally(job: LocalRecording) -> int:
     return asyncio.run(record(job, PrintedProgress()))
 
 
+def _meeting(meeting: Meeting) -> JanusRoom | WhepStreams:
+    """The meeting of a spec, with the secrets the pod got as environment variables."""
+    if meeting.janus is not None:
+        return JanusRoom(meeting.janus.url, meeting.janus.room, os.environ.get(PIN_ENV))
+    assert meeting.whep is not None, "the contract requires exactly one connector"
+    return WhepStreams(
+        tuple(
+            WhepEndpoint(
+                url=e.url,
+                user_id=e.user_id,
+                display_name=e.display_name,
+                token=os.environ.get(whep_token_env(i)) if e.token_secret_ref else None,
+                field=f"spec.meeting.whep.endpoints[{i}]",
+            )
+            for i, e in enumerate(meeting.whep.endpoints)
+        )
+    )
+
+
 def pod_recording(config: BotConfig) -> LocalRecording:
     """What a bot pod records: its Recording's spec, into the spool, uploaded if configured."""
     spec = config.spec
-    janus = spec.meeting.janus
-    if janus is None:
-        raise ValueError("only spec.meeting.janus is supported by this bot version")
     spool = Path(config.spool_dir)
     extension = EXTENSIONS[spec.composite.video.codec]
     name = f"{config.file_stem}_composite.{extension}"
@@ -327,8 +362,7 @@ def pod_recording(config: BotConfig) -> LocalRecording:
         name = f"{config.file_stem}_composite_{round(time.time() * 1000)}.{extension}"
         upload = UploadTarget(config.storage, config.recording_id, config.upload, spool)
     return LocalRecording(
-        janus_url=janus.url,
-        room=janus.room,
+        meeting=_meeting(spec.meeting),
         composite=spec.composite if spec.composite.enabled else None,
         composite_out=spool / name,
         tracks=spec.tracks if spec.tracks.enabled else None,
@@ -336,7 +370,6 @@ def pod_recording(config: BotConfig) -> LocalRecording:
         prefix=spec.file_name_prefix,
         max_seconds=spec.max_seconds,
         idle_timeout_s=spec.idle_timeout_seconds,
-        pin=os.environ.get(PIN_ENV),
         upload=upload,
     )
 

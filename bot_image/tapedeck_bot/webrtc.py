@@ -19,12 +19,15 @@ ICE_SERVERS_ENV = "TAPEDECK_ICE_SERVERS"  # comma-separated stun:/turn: URLs
 HOST_ADDRESSES_ENV = "TAPEDECK_ICE_HOST_ADDRESSES"  # comma-separated IPs
 
 
-def rtc_configuration(ice_servers: Sequence[str] | None = None) -> RTCConfiguration:
-    """Bundled transport; STUN/TURN only from `ice_servers` or $TAPEDECK_ICE_SERVERS."""
+def rtc_configuration(
+    ice_servers: Sequence[str] | None = None, announced: Sequence[RTCIceServer] = ()
+) -> RTCConfiguration:
+    """Bundled transport; STUN/TURN only from `ice_servers` or $TAPEDECK_ICE_SERVERS, and
+    those the meeting server `announced` (WHEP's Link headers)."""
     if ice_servers is None:
         ice_servers = [u for u in os.environ.get(ICE_SERVERS_ENV, "").split(",") if u]
     return RTCConfiguration(
-        iceServers=[RTCIceServer(urls=url) for url in ice_servers],
+        iceServers=[*(RTCIceServer(urls=url) for url in ice_servers), *announced],
         bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
     )
 

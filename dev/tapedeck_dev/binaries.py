@@ -29,6 +29,7 @@ __all__ = [
     "ensure_gitops_health",
     "ensure_helm",
     "find_binaries",
+    "run_go",
     "staging_replaces",
 ]
 
@@ -100,7 +101,7 @@ def staging_replaces(kubernetes_gomod: str, kubernetes_version: str) -> list[str
     return [f"{m}={m}@{staging_version}" for m in sorted(set(modules))]
 
 
-def _go(args: list[str], cwd: Path, log: Path, **extra_env: str) -> None:
+def run_go(args: list[str], cwd: Path, log: Path, **extra_env: str) -> None:
     env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod") | extra_env
     with log.open("a") as out:
         out.write(f"$ go {' '.join(args)}\n")
@@ -111,7 +112,7 @@ def _go(args: list[str], cwd: Path, log: Path, **extra_env: str) -> None:
 
 
 def _kubernetes_gomod(workdir: Path, log: Path) -> str:
-    _go(["mod", "download", f"k8s.io/kubernetes@{KUBERNETES_VERSION}"], workdir, log)
+    run_go(["mod", "download", f"k8s.io/kubernetes@{KUBERNETES_VERSION}"], workdir, log)
     gomodcache = subprocess.run(
         ["go", "env", "GOMODCACHE"], capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -143,10 +144,10 @@ def _build_kubernetes(workdir: Path, out: Path, log: Path) -> None:
         + ")\n"
     )
     replaces = staging_replaces(_kubernetes_gomod(mod, log), KUBERNETES_VERSION)
-    _go(["mod", "edit", *(f"-replace={r}" for r in replaces)], mod, log)
-    _go(["get", f"k8s.io/kubernetes@{KUBERNETES_VERSION}"], mod, log)
-    _go(["mod", "tidy"], mod, log)
-    _go(
+    run_go(["mod", "edit", *(f"-replace={r}" for r in replaces)], mod, log)
+    run_go(["get", f"k8s.io/kubernetes@{KUBERNETES_VERSION}"], mod, log)
+    run_go(["mod", "tidy"], mod, log)
+    run_go(
         [
             "build",
             "-trimpath",
@@ -168,9 +169,9 @@ def _build_etcd(workdir: Path, out: Path, log: Path) -> None:
     (mod / "tools.go").write_text(
         '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n'
     )
-    _go(["get", f"go.etcd.io/etcd/server/v3@{ETCD_VERSION}"], mod, log)
-    _go(["mod", "tidy"], mod, log)
-    _go(
+    run_go(["get", f"go.etcd.io/etcd/server/v3@{ETCD_VERSION}"], mod, log)
+    run_go(["mod", "tidy"], mod, log)
+    run_go(
         [
             "build",
             "-trimpath",
@@ -221,7 +222,7 @@ def ensure_helm() -> Path:
     cached.parent.mkdir(parents=True, exist_ok=True)
     ldflags = f"-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}"
     with tempfile.TemporaryDirectory(prefix="tapedeck-build-") as tmp:
-        _go(
+        run_go(
             [
                 "install",
                 "-trimpath",
@@ -255,7 +256,7 @@ def ensure_gitops_health() -> Path:
     if shutil.which("go") is None:
         raise BinaryNotFound("`go` is not installed to build the gitops-health checker")
     cached.parent.mkdir(parents=True, exist_ok=True)
-    _go(
+    run_go(
         ["build", "-trimpath", "-o", str(cached), "."],
         GITOPS_HEALTH_SOURCE,
         cached.parent / "build.log",

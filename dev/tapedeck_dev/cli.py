@@ -18,6 +18,7 @@ from tapedeck_dev.cluster import ClusterError, LocalCluster, default_cluster_dir
 from tapedeck_dev.janus import JanusError, JanusServer, default_janus_dir
 from tapedeck_dev.storage_cli import add_commands as add_storage_commands
 from tapedeck_dev.storage_servers import StorageServerError
+from tapedeck_dev.whep_server import PionWhep, WhepServerError, default_whep_dir, ensure_pion_whep
 
 __all__ = ["main"]
 
@@ -52,6 +53,34 @@ def _janus(args: argparse.Namespace) -> int:
     else:
         server.down()
         print("janus stopped", file=sys.stderr)
+    return 0
+
+
+def _whep(args: argparse.Namespace) -> int:
+    server = PionWhep(Path(args.dir), args.port, args.token)
+    if args.action == "up":
+        server.up()
+        print(f"Pion whip-whep up: publish to {server.whip_url}, play {server.whep_url} "
+              f"(log: {server.log})", file=sys.stderr)  # fmt: skip
+        print(f"export TAPEDECK_WHEP_URL={server.whep_url}")
+    else:
+        server.down()
+        print("Pion whip-whep stopped", file=sys.stderr)
+    return 0
+
+
+def _whip_publish(args: argparse.Namespace) -> int:
+    from tapedeck_dev.whip import WhipFailed, run_whip_publisher
+
+    try:
+        asyncio.run(
+            run_whip_publisher(
+                args.url, args.color, args.freq, amplitude=args.amplitude, seconds=args.seconds
+            )
+        )
+    except WhipFailed as error:
+        print(f"tapedeck-dev whip-publish: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -118,13 +147,14 @@ def _demo(args: argparse.Namespace) -> int:
 def _binaries(args: argparse.Namespace) -> int:
     print(
         "finding or building etcd, kube-apiserver, kube-controller-manager, kubectl, helm "
-        "and gitops-health "
+        "gitops-health and Pion's whip-whep "
         "(the first build takes minutes)",
         file=sys.stderr,
     )
     for name, path in vars(ensure_binaries()).items():
         print(f"{name}: {path}")
     print(f"helm: {ensure_helm()}")
+    print(f"whip-whep: {ensure_pion_whep()}")
     print(f"gitops-health: {ensure_gitops_health()}")
     return 0
 
@@ -211,6 +241,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     janus.set_defaults(func=_janus)
 
+    whep = commands.add_parser("whep", help="Pion's whip-whep example (WHEP) on 127.0.0.1")
+    whep.add_argument("action", choices=["up", "down"])
+    whep.add_argument(
+        "--dir", default=str(default_whep_dir()), help="state directory (default: %(default)s)"
+    )
+    whep.add_argument("--port", type=int, default=8080)
+    whep.add_argument("--token", help="refuse requests without this Bearer token (401)")
+    whep.set_defaults(func=_whep)
+
+    whip = commands.add_parser("whip-publish", help="one synthetic WHIP publisher (H.264+Opus)")
+    whip.add_argument("--url", default="http://127.0.0.1:8080/whip")
+    whip.add_argument("--color", default="red")
+    whip.add_argument("--freq", type=float, default=440.0)
+    whip.add_argument("--amplitude", type=float, default=0.3, help="of the tone, 0..1")
+    whip.add_argument("--seconds", type=float, help="stop after this long")
+    whip.set_defaults(func=_whip_publish)
+
     janus_url = "http://127.0.0.1:8088/janus"
     participant = commands.add_parser("participant", help="one synthetic publisher")
     participant.add_argument("--janus", default=janus_url)
@@ -293,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except (BinaryNotFound, ClusterError, JanusError, StorageServerError) as exc:
+    except (BinaryNotFound, ClusterError, JanusError, StorageServerError, WhepServerError) as exc:
         print(f"tapedeck-dev: {exc}", file=sys.stderr)
         return 1
     return code

@@ -21,8 +21,10 @@ from tapedeck_bot.contract import (
     STORAGE_SECRET_ENV,
     BotConfig,
     RecordingSpec,
+    SecretKeyRef,
     StorageSpec,
     StorageType,
+    whep_token_env,
 )
 from tapedeck_operator.config import OperatorSettings
 
@@ -110,8 +112,10 @@ def named_secrets(spec: RecordingSpec, settings: OperatorSettings) -> dict[str, 
     secrets: dict[str, str] = {}
     if spec.meeting.janus and spec.meeting.janus.pin_secret_ref:
         secrets[spec.meeting.janus.pin_secret_ref.name] = "spec.meeting.janus.pinSecretRef"
-    if spec.meeting.whep and spec.meeting.whep.token_secret_ref:
-        secrets[spec.meeting.whep.token_secret_ref.name] = "spec.meeting.whep.tokenSecretRef"
+    for index, endpoint in enumerate(spec.meeting.whep.endpoints if spec.meeting.whep else []):
+        if endpoint.token_secret_ref:
+            field = f"spec.meeting.whep.endpoints[{index}].tokenSecretRef"
+            secrets.setdefault(endpoint.token_secret_ref.name, field)
     if spec.storage is not None:
         secrets[spec.storage.secret_ref.name] = "spec.storage.secretRef"
     elif settings.storage is not None:
@@ -202,14 +206,16 @@ def _secret_env(spec: RecordingSpec, storage: StorageSpec | None) -> list[dict[s
             }
             for key in keys
         ]
-    pin = spec.meeting.janus.pin_secret_ref if spec.meeting.janus else None
-    if pin is not None:
-        env.append(
-            {
-                "name": PIN_ENV,
-                "valueFrom": {"secretKeyRef": {"name": pin.name, "key": pin.key}},
-            }
-        )
+    refs: list[tuple[str, SecretKeyRef]] = []
+    if spec.meeting.janus and spec.meeting.janus.pin_secret_ref:
+        refs.append((PIN_ENV, spec.meeting.janus.pin_secret_ref))
+    for index, endpoint in enumerate(spec.meeting.whep.endpoints if spec.meeting.whep else []):
+        if endpoint.token_secret_ref:
+            refs.append((whep_token_env(index), endpoint.token_secret_ref))
+    env += [
+        {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
+        for name, ref in refs
+    ]
     return env
 
 

@@ -19,7 +19,7 @@ def test_paused_spans_are_not_recorded() -> None:
 
 def test_max_seconds_stops_at_the_limit_excluding_pauses() -> None:
     control = RecordingControl(max_seconds=10, idle_timeout_s=60)
-    control.room_occupancy(0.0, 2)
+    control.room_empty_since(None)
     control.pause(2.0)
     control.resume(7.0)
     assert control.check(14.9) is None
@@ -29,15 +29,15 @@ def test_max_seconds_stops_at_the_limit_excluding_pauses() -> None:
 
 def test_empty_room_stops_after_the_idle_timeout() -> None:
     control = RecordingControl(max_seconds=100, idle_timeout_s=5)
-    control.room_occupancy(0.0, 1)
-    control.room_occupancy(4.0, 0)
+    control.room_empty_since(None)
+    control.room_empty_since(4.0)
     assert control.check(8.9) is None
     assert control.check(9.0) is StopReason.ALL_PEERS_LEFT
 
 
 def test_a_room_empty_from_the_start_counts_too() -> None:
     control = RecordingControl(max_seconds=100, idle_timeout_s=5)
-    control.room_occupancy(1.0, 0)
+    control.room_empty_since(0.0)
     assert control.check(5.0) is StopReason.ALL_PEERS_LEFT
 
 

@@ -1,7 +1,8 @@
 """What the operator hands a bot pod: which Recording, its spec, and where to spool.
 
 Secrets never travel in this config: the pod gets them as environment variables from
-`secretKeyRef`s (for example the Janus pin as TAPEDECK_JANUS_PIN).
+`secretKeyRef`s (the Janus pin as TAPEDECK_JANUS_PIN, the token of WHEP endpoint i as
+TAPEDECK_WHEP_TOKEN_i).
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from pydantic import Field
 from tapedeck_bot.contract.base import CamelModel
 from tapedeck_bot.contract.spec import RecordingSpec, StorageSpec
 
-__all__ = ["CONFIG_ENV", "PIN_ENV", "STORAGE_SECRET_ENV", "BotConfig", "UploadSettings"]
+__all__ = [
+    "CONFIG_ENV",
+    "PIN_ENV",
+    "STORAGE_SECRET_ENV",
+    "BotConfig",
+    "UploadSettings",
+    "whep_token_env",
+]
 
 CONFIG_ENV = "TAPEDECK_BOT_CONFIG"  # the BotConfig as JSON
 PIN_ENV = "TAPEDECK_JANUS_PIN"
@@ -26,6 +34,11 @@ STORAGE_SECRET_ENV = {
 }
 
 _MIB = 1024 * 1024
+
+
+def whep_token_env(index: int) -> str:
+    """The variable holding the Bearer token of `spec.meeting.whep.endpoints[index]`."""
+    return f"TAPEDECK_WHEP_TOKEN_{index}"
 
 
 class UploadSettings(CamelModel):

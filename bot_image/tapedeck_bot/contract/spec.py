@@ -34,6 +34,7 @@ __all__ = [
     "VideoCodec",
     "WebhookSpec",
     "WhepConnector",
+    "WhepEndpoint",
 ]
 
 # Kubernetes object names (RFC 1123 subdomain) and Secret data keys.
@@ -113,11 +114,42 @@ class JanusConnector(CamelModel):
     pin_secret_ref: SecretKeyRef | None = None
 
 
-class WhepConnector(CamelModel):
-    """A WHEP (WebRTC-HTTP egress) endpoint."""
+class WhepEndpoint(CamelModel):
+    """One WHEP (WebRTC-HTTP egress) stream: one participant of the recording."""
 
-    url: Annotated[str, Field(max_length=2048, pattern=_HTTP_URL)]
-    token_secret_ref: SecretKeyRef | None = None
+    url: Annotated[str, Field(max_length=2048, pattern=_ENDPOINT_URL)]
+    user_id: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=256,
+            description="the participant's id in the status, webhooks and track files",
+        ),
+    ]
+    display_name: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    token_secret_ref: SecretKeyRef | None = Field(
+        default=None, description="sent as `Authorization: Bearer <token>`"
+    )
+
+
+_UNIQUE_USERS = "meeting.whep.endpoints[].userId must be unique: each endpoint is one participant"
+
+
+@cel(
+    "self.endpoints.all(e, self.endpoints.filter(f, f.userId == e.userId).size() == 1)",
+    _UNIQUE_USERS,
+)
+class WhepConnector(CamelModel):
+    """Streams played out by WHEP servers (draft-ietf-wish-whep), each one participant."""
+
+    endpoints: Annotated[list[WhepEndpoint], Field(min_length=1, max_length=16)]
+
+    @model_validator(mode="after")
+    def _unique_users(self) -> WhepConnector:
+        users = [e.user_id for e in self.endpoints]
+        if len(set(users)) != len(users):
+            raise ValueError(_UNIQUE_USERS)
+        return self
 
 
 _ONE_CONNECTOR = "exactly one connector must be set: meeting.janus or meeting.whep"

@@ -22,6 +22,7 @@ __all__ = [
     "Condition",
     "DeliveryState",
     "Download",
+    "MediaGap",
     "OperatorStatus",
     "Output",
     "Participant",
@@ -62,11 +63,20 @@ class Transition(CamelModel):
     reason: Annotated[str, Field(max_length=256)] | None = None
 
 
+class MediaGap(CamelModel):
+    """A span in which a present participant's media was lost (their server went away and
+    the bot reconnected): the files keep it as time, silent."""
+
+    started_at: datetime
+    ended_at: datetime | None = Field(default=None, description="unset while still lost")
+
+
 class Participant(CamelModel):
     user_id: Annotated[str, Field(max_length=256)]
     display_name: Annotated[str, Field(max_length=256)] | None = None
     joined_at: datetime
     left_at: datetime | None = None
+    gaps: Annotated[list[MediaGap], Field(max_length=100)] = []
 
 
 class Output(CamelModel):

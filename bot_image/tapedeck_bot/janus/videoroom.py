@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from tapedeck_bot.aiortc_patches import OnEncoded, check_aiortc, refresh_remote_ssrcs, tap_receiver
+from tapedeck_bot.aiortc_patches import check_aiortc
 from tapedeck_bot.clock import SYSTEM_CLOCK, Clock
 from tapedeck_bot.contract import StreamKind
 from tapedeck_bot.janus.client import (
@@ -34,13 +33,13 @@ from tapedeck_bot.janus.client import (
     JanusUnavailable,
 )
 from tapedeck_bot.meeting import (
-    EncodedFrame,
     MeetingAccessDenied,
     MeetingNotFound,
     MeetingSink,
     MeetingUnavailable,
     ParticipantInfo,
 )
+from tapedeck_bot.receiving import Delivery, PeerMedia
 from tapedeck_bot.webrtc import rtc_configuration
 
 __all__ = ["JanusVideoRoom"]
@@ -51,6 +50,7 @@ _NO_SUCH_ROOM = 426
 _UNAUTHORIZED = 433
 _NO_SUCH_FEED = 428
 _RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 16.0)
+_EVERYTHING = Delivery()
 
 
 @dataclass
@@ -74,6 +74,7 @@ class _Room:
     own_id: int
     initial_publishers: list[dict[str, Any]]
     sink: MeetingSink | None = None
+    media: PeerMedia | None = None
     streams: dict[str, _Stream] = field(default_factory=dict)
     subscribed: set[int] = field(default_factory=set)
     publisher_streams: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
@@ -99,22 +100,18 @@ class JanusVideoRoom:
         display: str = "tapedeck-recorder",
         ice_servers: list[str] | None = None,
         retry_delays_s: tuple[float, ...] = _RETRY_DELAYS_S,
-        decoded: frozenset[StreamKind] = frozenset({"audio", "video"}),
-        encoded: frozenset[StreamKind] = frozenset(),
-        kept_as_sent: frozenset[str] = frozenset(),
+        delivery: Delivery = _EVERYTHING,
         users: frozenset[str] | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        """Media of the kinds in `decoded` is delivered decoded, of those in `encoded` as sent;
-        a kind only in `encoded` is decoded too unless its codec (mime type) is in
-        `kept_as_sent`. Only those kinds are subscribed to. `users` limits the subscription
-        too (everyone still counts as present)."""
+        """Only the kinds `delivery` asks for are subscribed to. `users` limits the
+        subscription too (everyone still counts as present)."""
         self.url, self.room, self.pin, self.display = url, room, pin, display
         self.ice_servers = ice_servers
         self.retry_delays_s = retry_delays_s
-        self.decoded, self.encoded, self.users = decoded, encoded, users
-        self.kept_as_sent = kept_as_sent
-        self.kinds = decoded | encoded
+        self.delivery = delivery
+        self.users = users
+        self.kinds = self.delivery.kinds
         self.clock = clock
         self._participants: dict[int, ParticipantInfo] = {}
         self._source: dict[tuple[str, StreamKind], str] = {}  # (peer, kind) -> mid feeding it
@@ -183,7 +180,9 @@ class JanusVideoRoom:
 
     async def _serve(self, room: _Room, sink: MeetingSink) -> None:
         room.sink = sink
-        room.pc.on("track", lambda track: self._on_track(room, track))
+        room.media = PeerMedia(
+            room.pc, self.delivery, _RoomAttribution(self, room), sink, self.clock
+        )
         room.tasks += [
             asyncio.create_task(self._watch(room)),
             asyncio.create_task(self._renegotiations(room)),
@@ -247,6 +246,8 @@ class JanusVideoRoom:
         for task in room.tasks:
             task.cancel()
         await asyncio.gather(*room.tasks, return_exceptions=True)
+        if room.media is not None:
+            await room.media.close()
         await room.pc.close()
 
     def _forget_everyone(self, sink: MeetingSink) -> None:
@@ -359,53 +360,13 @@ class JanusVideoRoom:
             }
         await room.pc.setRemoteDescription(RTCSessionDescription(jsep["sdp"], "offer"))
         await room.pc.setLocalDescription(await room.pc.createAnswer())
-        refresh_remote_ssrcs(room.pc)
-        for transceiver in room.pc.getTransceivers():
-            mid, kind = transceiver.mid or "", transceiver.kind
-            tap_receiver(
-                transceiver.receiver,
-                self._report_handler(room, mid),
-                self._encoded_handler(room, mid) if kind in self.encoded else None,
-                decode=self._decodes(kind),
-            )
+        assert room.media is not None, "negotiation only happens while the room is served"
+        room.media.tap()
         await room.subscriber.message(
             {"request": "start"}, jsep={"type": "answer", "sdp": room.pc.localDescription.sdp}
         )
 
-    def _decodes(self, kind: str) -> Callable[[str], bool] | None:
-        """Which frames of a stream of `kind` aiortc decodes, by codec (None: all)."""
-        if kind in self.decoded:
-            return None
-        return lambda mime_type: mime_type not in self.kept_as_sent
-
     # -- media -------------------------------------------------------------------------------
-
-    def _report_handler(self, room: _Room, mid: str) -> Callable[[float, int], None]:
-        def on_report(ntp_seconds: float, pts: int) -> None:
-            stream = room.streams.get(mid)
-            if stream is None:
-                return
-            peer = str(stream.feed)
-            if self._source.get((peer, stream.kind)) == mid:
-                room.out.sender_report(peer, stream.kind, ntp_seconds, pts)
-
-        return on_report
-
-    def _on_track(self, room: _Room, track: MediaStreamTrack) -> None:
-        mid = next((t.mid for t in room.pc.getTransceivers() if t.receiver.track is track), None)
-        if mid is not None:
-            room.tasks.append(asyncio.create_task(self._consume(room, track, mid)))
-
-    async def _consume(self, room: _Room, track: MediaStreamTrack, mid: str) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            arrival = self.clock.monotonic()
-            if (attributed := self._attribute(room, mid)) is not None:
-                peer, kind = attributed
-                room.out.media_frame(peer, kind, frame, arrival)  # type: ignore[arg-type]
 
     def _attribute(self, room: _Room, mid: str) -> tuple[str, StreamKind] | None:
         """Whose media a mid carries now (per frame: Janus may re-target a mid)."""
@@ -418,11 +379,22 @@ class JanusVideoRoom:
             room.out.source_changed(peer, stream.kind)
         return peer, stream.kind
 
-    def _encoded_handler(self, room: _Room, mid: str) -> OnEncoded:
-        def on_frame(mime_type: str, data: bytes, pts: int, rate: int) -> None:
-            if (attributed := self._attribute(room, mid)) is not None:
-                peer, kind = attributed
-                frame = EncodedFrame(mime_type, data, pts, rate)
-                room.out.encoded_frame(peer, kind, frame, self.clock.monotonic())
+    def _reported(self, room: _Room, mid: str) -> tuple[str, StreamKind] | None:
+        """Whose clock a report on `mid` describes: only the mid feeding that peer now."""
+        stream = room.streams.get(mid)
+        if stream is None:
+            return None
+        peer = str(stream.feed)
+        return (peer, stream.kind) if self._source.get((peer, stream.kind)) == mid else None
 
-        return on_frame
+
+@dataclass(frozen=True)
+class _RoomAttribution:
+    connector: JanusVideoRoom
+    room: _Room
+
+    def of_frame(self, mid: str) -> tuple[str, StreamKind] | None:
+        return self.connector._attribute(self.room, mid)
+
+    def of_report(self, mid: str) -> tuple[str, StreamKind] | None:
+        return self.connector._reported(self.room, mid)

@@ -8,7 +8,7 @@ stage sees one join and one leave per session.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from av import AudioFrame, VideoFrame
@@ -19,6 +19,7 @@ from tapedeck_bot.meeting import EncodedFrame, ParticipantInfo
 __all__ = [
     "Arrived",
     "End",
+    "Gap",
     "Joined",
     "Left",
     "Payload",
@@ -31,12 +32,21 @@ __all__ = [
 
 
 @dataclass
+class Gap:
+    """A span in which a present participant's media was lost (their server went away)."""
+
+    start: float
+    end: float | None = None
+
+
+@dataclass
 class Presence:
     """When one participant session was in the meeting; each stage keeps its own."""
 
     info: ParticipantInfo
     joined_at: float
     left_at: float | None = None
+    gaps: list[Gap] = field(default_factory=list)
 
     def present_at(self, t: float) -> bool:
         return self.joined_at <= t and (self.left_at is None or t < self.left_at)

@@ -12,6 +12,7 @@ from av import AudioFrame, VideoFrame
 from tapedeck_bot.contract import StreamKind
 from tapedeck_bot.media.events import (
     Arrived,
+    Gap,
     Joined,
     Left,
     Presence,
@@ -82,6 +83,20 @@ class MediaRouter:
         if (session := self._here.get(peer_id)) is not None:
             self.inbox.put(SourceChanged(session, kind), droppable=False)
 
+    def media_interrupted(self, peer_id: str, at: float) -> None:
+        if (session := self._here.get(peer_id)) is not None:
+            gaps = self._roster[session].gaps
+            if not gaps or gaps[-1].end is not None:
+                gaps.append(Gap(max(0.0, at - self.t0)))
+                log.warning("participant's media lost", extra={"peer_id": peer_id})
+
+    def media_restored(self, peer_id: str, at: float) -> None:
+        if (session := self._here.get(peer_id)) is not None:
+            gaps = self._roster[session].gaps
+            if gaps and gaps[-1].end is None:
+                gaps[-1].end = max(gaps[-1].start, at - self.t0)
+                log.info("participant's media restored", extra={"peer_id": peer_id})
+
     # -- the recorder's view (the same thread) -----------------------------------------------
 
     def snapshot(self) -> list[Presence]:
@@ -90,3 +105,9 @@ class MediaRouter:
 
     def present_at(self, t: float) -> list[Presence]:
         return [p for p in self._roster.values() if p.present_at(t)]
+
+    def empty_since(self, t: float) -> float | None:
+        """None if anyone is present at `t`; else when the last one left (0: nobody came)."""
+        if self.present_at(t):
+            return None
+        return max((p.left_at or 0.0 for p in self._roster.values()), default=0.0)
