@@ -94,6 +94,13 @@ def tone_levels(samples: np.ndarray, freqs: list[float]) -> dict[float, float]:
     return {f: 20 * np.log10(max(e, 1e-9) / top) for f, e in energy.items()}
 
 
+def rms(samples: np.ndarray, start: float, end: float) -> float:
+    """Root-mean-square level of the samples in [start, end) seconds."""
+    window = samples[int(start * RATE) : int(end * RATE)]
+    assert len(window) > 0.2 * RATE, (start, end)
+    return float(np.sqrt(np.mean(window**2)))
+
+
 def onsets(
     values: np.ndarray, times: np.ndarray, threshold: float, min_gap: float = 0.5
 ) -> list[float]:

@@ -75,7 +75,12 @@ def _whip_publish(args: argparse.Namespace) -> int:
     try:
         asyncio.run(
             run_whip_publisher(
-                args.url, args.color, args.freq, amplitude=args.amplitude, seconds=args.seconds
+                args.url,
+                args.color,
+                args.freq,
+                amplitude=args.amplitude,
+                seconds=args.seconds,
+                token=args.token,
             )
         )
     except WhipFailed as error:
@@ -256,6 +261,7 @@ def _parser() -> argparse.ArgumentParser:
     whip.add_argument("--freq", type=float, default=440.0)
     whip.add_argument("--amplitude", type=float, default=0.3, help="of the tone, 0..1")
     whip.add_argument("--seconds", type=float, help="stop after this long")
+    whip.add_argument("--token", help="sent as Authorization: Bearer")
     whip.set_defaults(func=_whip_publish)
 
     janus_url = "http://127.0.0.1:8088/janus"

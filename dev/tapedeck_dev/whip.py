@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 import time
 
 import aiohttp
@@ -26,7 +27,9 @@ class WhipFailed(RuntimeError):
     pass
 
 
-async def publish(url: str, color: str, freq: float, *, amplitude: float) -> RTCPeerConnection:
+async def publish(
+    url: str, color: str, freq: float, *, amplitude: float, token: str | None = None
+) -> RTCPeerConnection:
     """Offer H.264 video and Opus audio to a WHIP endpoint; returns once ICE connected."""
     pc = RTCPeerConnection(rtc_configuration())
     clock = MediaClock()
@@ -42,11 +45,12 @@ async def publish(url: str, color: str, freq: float, *, amplitude: float) -> RTC
             connected.set()
 
     await pc.setLocalDescription(await pc.createOffer())
+    headers = {"Content-Type": "application/sdp"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     async with (
         aiohttp.ClientSession() as http,
-        http.post(
-            url, data=pc.localDescription.sdp, headers={"Content-Type": "application/sdp"}
-        ) as response,
+        http.post(url, data=pc.localDescription.sdp, headers=headers) as response,
     ):
         answer = await response.text()
         if response.status != 201:
@@ -62,10 +66,16 @@ async def publish(url: str, color: str, freq: float, *, amplitude: float) -> RTC
 
 
 async def run_whip_publisher(
-    url: str, color: str, freq: float, *, amplitude: float = 0.3, seconds: float | None = None
+    url: str,
+    color: str,
+    freq: float,
+    *,
+    amplitude: float = 0.3,
+    seconds: float | None = None,
+    token: str | None = None,
 ) -> None:
     restrict_host_candidates()
-    pc = await publish(url, color, freq, amplitude=amplitude)
+    pc = await publish(url, color, freq, amplitude=amplitude, token=token)
     print(f"PUBLISHED {time.time():.3f}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -77,10 +87,10 @@ async def run_whip_publisher(
     print(f"LEFT {time.time():.3f}", flush=True)
 
 
-def whip_publisher_command(url: str, color: str, freq: float) -> list[str]:
+def whip_publisher_command(
+    url: str, color: str, freq: float, token: str | None = None
+) -> list[str]:
     """The `tapedeck-dev whip-publish` command line."""
-    import sys
-
     return [
         sys.executable,
         "-m",
@@ -92,4 +102,5 @@ def whip_publisher_command(url: str, color: str, freq: float) -> list[str]:
         color,
         "--freq",
         str(freq),
+        *(["--token", token] if token else []),
     ]

@@ -42,7 +42,7 @@ def room(janus: JanusServer) -> int:
     return number
 
 
-class _Lines:
+class Lines:
     """Collects a pipe's lines in a thread, so a test can wait for one without blocking."""
 
     def __init__(self, stream: object) -> None:
@@ -75,7 +75,7 @@ class Participant:
     colour: str
     freq: float
     proc: subprocess.Popen[str]
-    out: _Lines
+    out: Lines
     joined_at: float = 0.0  # time.time() when Janus accepted its media
     left_at: float | None = None
 
@@ -126,7 +126,7 @@ class Meeting:
         proc = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ENV
         )
-        person = Participant(name, colour, freq, proc, _Lines(proc.stdout))
+        person = Participant(name, colour, freq, proc, Lines(proc.stdout))
         person.joined_at = float(person.out.wait_for("PUBLISHED").split()[-1])
         self.people.append(person)
         return person
@@ -154,8 +154,8 @@ def meeting(janus: JanusServer, room: int) -> Iterator[Meeting]:
 @dataclass
 class Recording:
     proc: subprocess.Popen[str]
-    stdout: _Lines
-    stderr: _Lines
+    stdout: Lines
+    stderr: Lines
     out: Path | None
     started_at: float = 0.0  # time.time() of the recording's t=0
 
@@ -193,4 +193,4 @@ def start_recording(url: str, room: int, out: Path | None, *extra: str) -> Recor
         text=True,
         env=ENV,
     )
-    return Recording(proc, _Lines(proc.stdout), _Lines(proc.stderr), out)
+    return Recording(proc, Lines(proc.stdout), Lines(proc.stderr), out)

@@ -9,12 +9,11 @@ import signal
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tapedeck_dev.janus import JanusServer
 from tests.janus.conftest import Meeting, start_recording
-from tests.media_probe import RATE, audio_samples
+from tests.media_probe import RATE, audio_samples, rms
 
 BURST_AFTER_S, BURST_S = 8.0, 1.5  # after alice publishes: every audio packet lost
 RANDOM_LOSS = 0.03  # and 3% of the rest
@@ -23,12 +22,6 @@ MARGIN_S = 0.3  # signals and bursts take effect within ms; codec tails are shor
 
 def _sleep_until(t: float) -> None:
     time.sleep(max(0.0, t - time.time()))
-
-
-def _rms(samples: np.ndarray, start: float, end: float) -> float:
-    window = samples[int(start * RATE) : int(end * RATE)]
-    assert len(window) > 0.2 * RATE, (start, end)
-    return float(np.sqrt(np.mean(window**2)))
 
 
 def test_lost_and_paused_audio_stay_as_silent_time(
@@ -64,8 +57,8 @@ def test_lost_and_paused_audio_stay_as_silent_time(
     def span(a: float, b: float) -> tuple[float, float]:  # wall clock -> file time
         return a - began + MARGIN_S, b - began - MARGIN_S
 
-    assert _rms(samples, *span(paused_at, resumed_at)) < 1e-3
-    assert _rms(samples, *span(*burst)) < 1e-3
+    assert rms(samples, *span(paused_at, resumed_at)) < 1e-3
+    assert rms(samples, *span(*burst)) < 1e-3
     heard = [span(began, paused_at), span(resumed_at, burst[0]), span(burst[1], stopped_at)]
-    levels = [_rms(samples, *s) for s in heard]
+    levels = [rms(samples, *s) for s in heard]
     assert min(levels) > 0.05, levels  # the tone, through 3% random loss
