@@ -3,8 +3,10 @@ recorded; refusals are clear and leave no file."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,7 @@ def test_a_stream_is_recorded_as_h264_and_vp8_composites_and_as_a_track(
     # Each recording ended its session (aiohttp retries a DELETE once when the connection
     # drops); Pion's DELETE handler panics, which is only a warning.
     assert stage.requests("DELETE") >= 2
+    assert stage.requests("PATCH") == 0  # Pion announces no Accept-Patch: nothing trickled
     assert "whep session not deleted" in "\n".join(mp4.stderr.lines)
 
 
@@ -135,3 +138,28 @@ def test_a_refused_offer_names_the_endpoint_and_status_and_records_nothing(
     assert "reason=MAX_SECONDS" in recording.finish()
     eventually(lambda: guarded.requests("POST") >= 1, timeout=5, what="Pion's log of the POST")
     assert os.path.getsize(tmp_path / "ok.mp4") > 0
+
+
+def test_a_stream_without_media_for_the_idle_timeout_stops_the_recording(
+    whep_streams: StreamFactory, tmp_path: Path
+) -> None:
+    stage = whep_streams("red", 440.0)
+    recording = start_whep_recording(
+        [("stage", stage.server.whep_url)], None, "--tracks", str(tmp_path), "--idle-timeout", "4"
+    )
+    start = recording.wait_started()
+    time.sleep(max(0.0, start + 5 - time.time()))
+    stage.stop_publishing()  # the server stays: its stream just has no media any more
+    silent_from = time.time()
+    line = recording.finish()
+
+    assert "reason=ALL_PEERS_LEFT" in line
+    recorded = float(line.split("recorded=")[1].split("s")[0])
+    # The idle timeout counts from the last frame, not from when the loss was noticed (2 s
+    # later) nor from a reconnect: the recording ends 4 s after the media did.
+    assert recorded == pytest.approx(silent_from - start + 4, abs=1.0)
+    (track,) = _outputs(recording)  # audio only was offered: Pion plays it alone
+    began = dt.datetime.fromisoformat(track["startedAt"].replace("Z", "+00:00")).timestamp()
+    samples = audio_samples(tmp_path / track["key"])
+    assert len(samples) / RATE == pytest.approx(silent_from - began, abs=0.5)
+    assert levels_of(samples[RATE:], [440.0, 660.0])[660.0] < -40

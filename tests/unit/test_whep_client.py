@@ -1,0 +1,254 @@
+"""The WHEP client's HTTP side against an in-process aiohttp server on 127.0.0.1: redirects,
+Location, ETag/If-Match trickle, Link ICE servers, refusals and unreachable servers. (Pion's
+real server, which announces none of the optional parts, is in tests/whep.)"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from tapedeck_bot.meeting import MeetingAccessDenied, MeetingNotFound
+from tapedeck_bot.whep.client import (
+    TRICKLE,
+    WhepClient,
+    WhepRefused,
+    WhepUnavailable,
+    candidates_of,
+    ice_servers_of,
+    trickle_fragment,
+)
+from tapedeck_bot.whep.connector import WhepEndpoint, WhepMeeting
+from tapedeck_dev.cluster import free_port
+
+ANSWER = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Server:
+    """Routes of one test; every request is kept as (method, path, headers, body)."""
+
+    def __init__(self, routes: dict[tuple[str, str], Handler]) -> None:
+        self.routes = routes
+        self.seen: list[tuple[str, str, dict[str, str], str]] = []
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.text()
+        self.seen.append((request.method, request.path, dict(request.headers), body))
+        handler = self.routes.get((request.method, request.path))
+        if handler is None:
+            return web.Response(status=404)
+        return await handler(request)
+
+    async def run(self, scenario: Callable[[], Awaitable[Any]]) -> Any:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", self.port).start()
+        try:
+            return await scenario()
+        finally:
+            await runner.cleanup()
+
+
+def _answer(status: int = 201, text: str = ANSWER, **headers: str) -> Handler:
+    async def handle(request: web.Request) -> web.Response:
+        return web.Response(status=status, text=text, headers=headers)
+
+    return handle
+
+
+def _redirect(status: int, to: str) -> Handler:
+    async def handle(request: web.Request) -> web.Response:
+        return web.Response(status=status, headers={"Location": to})
+
+    return handle
+
+
+def test_link_headers_give_ice_servers_with_their_credentials() -> None:
+    links = [
+        '<stun:stun.example.net>; rel="ice-server"',
+        '<turn:turn.example.net?transport=udp>; rel="ice-server"; username="user"; '
+        'credential="p;w"; credential-type="password", <https://example.net/doc>; rel="help"',
+    ]
+    servers = ice_servers_of(links)
+    assert [(s.url, s.username, s.credential) for s in servers] == [
+        ("stun:stun.example.net", None, None),
+        ("turn:turn.example.net?transport=udp", "user", "p;w"),
+    ]
+
+
+def test_the_trickle_fragment_carries_our_credentials_and_every_candidate() -> None:
+    async def offer() -> str:
+        pc = RTCPeerConnection()
+        pc.addTransceiver("audio", direction="recvonly")
+        pc.addTransceiver("video", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        sdp: str = pc.localDescription.sdp
+        await pc.close()
+        return sdp
+
+    sdp = asyncio.run(offer())
+    fragment = trickle_fragment(sdp)
+    lines = fragment.splitlines()
+    assert lines[0].startswith("a=ice-ufrag:")
+    assert lines[1].startswith("a=ice-pwd:")
+    assert lines[2].startswith("m=audio")
+    assert lines[3] == "a=mid:0"
+    assert candidates_of(fragment) == candidates_of(sdp) != []
+    assert lines[-1] == "a=end-of-candidates"
+
+
+@pytest.mark.parametrize("redirect", [307, 308])
+def test_an_offer_follows_redirects_and_keeps_what_the_server_announced(redirect: int) -> None:
+    server = Server(
+        {
+            ("POST", "/whep/old"): _redirect(redirect, "/whep/new"),
+            ("POST", "/whep/new"): _answer(
+                Location="sessions/1",
+                ETag='"v1"',
+                **{"Accept-Patch": TRICKLE, "Link": '<stun:stun.example.net>; rel="ice-server"'},
+                content_type="text/plain",
+            ),
+        }
+    )
+    client = WhepClient(f"{server.url}/whep/old", token="s3cret")
+    session = asyncio.run(server.run(lambda: client.offer("v=0 offer")))
+
+    assert session.answer == ANSWER
+    assert session.location == f"{server.url}/whep/sessions/1"
+    assert (session.etag, session.accepts_trickle) == ('"v1"', True)
+    assert [s.url for s in session.ice_servers] == ["stun:stun.example.net"]
+    (_, _, first, _), (_, path, headers, body) = server.seen
+    assert first["Authorization"] == "Bearer s3cret"
+    assert (path, body, headers["Content-Type"]) == ("/whep/new", "v=0 offer", "application/sdp")
+    assert headers["Authorization"] == "Bearer s3cret"  # same origin: the token follows
+
+
+def test_trickle_and_delete_address_the_session_with_if_match() -> None:
+    async def patched(request: web.Request) -> web.Response:
+        return web.Response(status=200, text="a=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n")
+
+    server = Server(
+        {
+            ("POST", "/whep"): _answer(Location="/s/1", ETag='"e"', **{"Accept-Patch": TRICKLE}),
+            ("PATCH", "/s/1"): patched,
+            ("DELETE", "/s/1"): _answer(status=200, text=""),
+        }
+    )
+    client = WhepClient(f"{server.url}/whep")
+
+    async def scenario() -> str:
+        session = await client.offer("v=0")
+        theirs = await client.trickle(session, "a=end-of-candidates\r\n")
+        await client.delete(session)
+        return theirs
+
+    theirs = asyncio.run(server.run(scenario))
+    assert candidates_of(theirs) == ["candidate:1 1 udp 1 127.0.0.1 9 typ host"]
+    _, (method, _, headers, body), (delete, path, _, _) = server.seen
+    assert (method, headers["If-Match"], headers["Content-Type"]) == ("PATCH", '"e"', TRICKLE)
+    assert body == "a=end-of-candidates\r\n"
+    assert (delete, path) == ("DELETE", "/s/1")
+    assert "Authorization" not in headers  # no token configured, none sent
+
+
+@pytest.mark.parametrize(
+    ("route", "error", "says"),
+    [
+        (_answer(status=403, text="no"), WhepRefused, "HTTP 403 Forbidden"),
+        (_answer(status=503), WhepUnavailable, "answered HTTP 503, not 201"),
+        (_answer(text="<html>", Location="/s"), WhepUnavailable, "answered no SDP"),
+        (_answer(), WhepUnavailable, "gave no Location"),
+        (_redirect(307, "/whep"), WhepUnavailable, "redirects in a loop"),
+    ],
+)
+def test_bad_answers_are_refusals_or_unavailability(
+    route: Handler, error: type[Exception], says: str
+) -> None:
+    server = Server({("POST", "/whep"): route})
+    client = WhepClient(f"{server.url}/whep")
+    with pytest.raises(error, match=says) as caught:
+        asyncio.run(server.run(lambda: client.offer("v=0")))
+    assert f"{server.url}/whep" in str(caught.value)
+
+
+def test_an_unreachable_server_is_unavailable() -> None:
+    client = WhepClient(f"http://127.0.0.1:{free_port()}/whep", timeout_s=2)
+    with pytest.raises(WhepUnavailable, match="unreachable"):
+        asyncio.run(client.offer("v=0"))
+    with pytest.raises(WhepUnavailable, match="DELETE"):
+        asyncio.run(client.delete(_session_at(client.url)))
+
+
+def _session_at(url: str) -> Any:
+    from tapedeck_bot.whep.client import WhepSession
+
+    return WhepSession("v=0", url, None, False, [])
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "field"),
+    [(401, MeetingAccessDenied, ".tokenSecretRef"), (404, MeetingNotFound, ".url")],
+)
+def test_a_refused_join_names_the_endpoint_status_and_field(
+    status: int, error: type[Exception], field: str
+) -> None:
+    server = Server({("POST", "/whep"): _answer(status=status)})
+    endpoint = WhepEndpoint(
+        f"{server.url}/whep", "stage", token="t", field="spec.meeting.whep.endpoints[0]"
+    )
+    meeting = WhepMeeting([endpoint], retry_delays_s=())
+    with pytest.raises(error) as caught:
+        asyncio.run(server.run(meeting.join))
+    message = str(caught.value)
+    assert f"WHEP endpoint {server.url}/whep refused the offer: HTTP {status}" in message
+    assert f"spec.meeting.whep.endpoints[0]{field}" in message
+    assert "participant stage" in message
+    assert [m for m, *_ in server.seen] == ["OPTIONS", "POST"]  # one offer, no retry
+
+
+def test_an_answer_without_candidates_gets_ours_by_patch_and_gives_its_own() -> None:
+    """A server that trickles: the answer has no candidates and Accept-Patch announces the
+    fragment type; the connector PATCHes its candidates and adds the server's."""
+    remote = RTCPeerConnection()
+
+    async def offered(request: web.Request) -> web.Response:
+        await remote.setRemoteDescription(RTCSessionDescription(await request.text(), "offer"))
+        await remote.setLocalDescription(await remote.createAnswer())
+        full = remote.localDescription.sdp
+        bare = "\r\n".join(line for line in full.splitlines() if "candidate" not in line)
+        headers = {"Location": "/s/1", "ETag": '"e1"', "Accept-Patch": TRICKLE}
+        return web.Response(status=201, text=bare + "\r\n", headers=headers)
+
+    async def patched(request: web.Request) -> web.Response:
+        return web.Response(status=200, text=trickle_fragment(remote.localDescription.sdp))
+
+    server = Server({("POST", "/whep"): offered, ("PATCH", "/s/1"): patched})
+    meeting = WhepMeeting([WhepEndpoint(f"{server.url}/whep", "stage")], retry_delays_s=())
+
+    async def scenario() -> list[str]:
+        await meeting.join()
+        (stream,) = meeting._streams
+        assert stream.attempt is not None
+        pc = stream.attempt.pc
+        added = [
+            c.ip for c in pc.getTransceivers()[0].receiver.transport.transport.getRemoteCandidates()
+        ]
+        await meeting.leave()
+        await remote.close()
+        return added
+
+    added = asyncio.run(server.run(scenario))
+    patch = next(s for s in server.seen if s[0] == "PATCH")
+    assert patch[2]["If-Match"] == '"e1"'
+    assert candidates_of(patch[3])
+    assert "a=end-of-candidates" in patch[3]
+    assert added  # the server's candidates reached our ICE transport
