@@ -151,12 +151,16 @@ def colour_frame(
 
 @dataclass
 class Person:
-    """A participant of a ScriptedMeeting: present in [joins, leaves), sending a tone."""
+    """A participant of a ScriptedMeeting: present in [joins, leaves), sending a tone but
+    for the `lost` span (their media interrupted); a leave is told at `leave_told`, dated
+    back to `leaves` (a connector that noticed late), or at once."""
 
     name: str
     freq: float
     joins: float = 0.0
     leaves: float | None = None
+    lost: tuple[float, float] | None = None
+    leave_told: float | None = None
     info: ParticipantInfo = field(init=False)
 
     def __post_init__(self) -> None:
@@ -211,10 +215,18 @@ class ScriptedMeeting:
                 joined.add(peer)
                 sink.participant_joined(person.info, now)
             if peer in joined and peer not in left:
-                if person.leaves is not None and t >= person.leaves:
+                if person.leaves is not None and t >= max(person.leaves, person.leave_told or 0):
                     left.add(peer)
-                    sink.participant_left(peer, now)
+                    sink.participant_left(peer, self.t0 + person.leaves)
                     continue
+                if person.leaves is not None and t >= person.leaves:
+                    continue  # gone, not told yet
+                if person.lost is not None and person.lost[0] <= t < person.lost[1]:
+                    if t - 0.02 < person.lost[0]:
+                        sink.media_interrupted(peer, now)
+                    continue
+                if person.lost is not None and person.lost[1] <= t < person.lost[1] + 0.02:
+                    sink.media_restored(peer, now)
                 sink.encoded_frame(peer, "audio", opus_frame(person.freq, n), now)
                 if self.decoded:
                     sink.media_frame(peer, "audio", tone_frame(person.freq, n), now)

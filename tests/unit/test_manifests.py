@@ -75,6 +75,24 @@ def test_secrets_reach_the_pod_by_reference_never_as_values() -> None:
     assert "secretAccessKey" not in json.dumps(config.to_wire())
 
 
+def test_whep_tokens_reach_the_pod_by_reference_one_variable_per_endpoint() -> None:
+    token = {"name": "sfu", "key": "token"}
+    endpoints = [
+        {"url": "https://a.example/whep", "userId": "a", "tokenSecretRef": token},
+        {"url": "https://b.example/whep", "userId": "b"},
+        {"url": "https://c.example/whep", "userId": "c", "tokenSecretRef": {**token, "key": "c"}},
+    ]
+    spec = _spec(storage=STORAGE, meeting={"id": "m", "whep": {"endpoints": endpoints}})
+    env = bot_pod(OWNER, spec, OperatorSettings(), 1)["spec"]["containers"][0]["env"]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in env if "valueFrom" in e}
+    assert refs["TAPEDECK_WHEP_TOKEN_0"] == token
+    assert refs["TAPEDECK_WHEP_TOKEN_2"] == {"name": "sfu", "key": "c"}
+    assert "TAPEDECK_WHEP_TOKEN_1" not in refs
+    assert named_secrets(spec, OperatorSettings())["sfu"] == (
+        "spec.meeting.whep.endpoints[0].tokenSecretRef"
+    )
+
+
 def test_role_reaches_only_its_recording_and_named_secrets() -> None:
     spec = _spec(storage=STORAGE)
     role = bot_role(OWNER, sorted(named_secrets(spec, OperatorSettings())))

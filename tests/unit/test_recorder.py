@@ -84,6 +84,30 @@ def test_an_empty_room_stops_after_the_idle_timeout() -> None:
     assert result.recorded_s == pytest.approx(7.0, abs=0.25)  # left at 2 s, idle 5 s
 
 
+def test_a_leave_dated_back_counts_the_idle_timeout_from_its_date() -> None:
+    # A WHEP stream went quiet at 2 s; the connector tells of the leave at 4 s.
+    result, _, progress = _record([Person("alice", 440, leaves=2.0, leave_told=4.0)])
+    assert result.stop_reason is StopReason.ALL_PEERS_LEFT
+    assert result.recorded_s == pytest.approx(7.0, abs=0.25)  # 2 s + idle 5 s, not 4 + 5
+    (alice,) = progress[-1].roster
+    assert alice.left_at is not None
+    assert (alice.left_at - alice.joined_at).total_seconds() == pytest.approx(2.0, abs=0.05)
+
+
+def test_a_media_gap_keeps_the_participant_and_is_reported() -> None:
+    result, _, progress = _record([Person("alice", 440, lost=(1.0, 2.5))], max_seconds=4)
+    assert result.stop_reason is StopReason.MAX_SECONDS
+    assert max(p.participants for p in progress) == min(p.participants for p in progress) == 1
+    (alice,) = progress[-1].roster
+    assert alice.left_at is None
+    (gap,) = alice.gaps
+    assert gap.ended_at is not None
+    assert (gap.started_at - alice.joined_at).total_seconds() == pytest.approx(1.0, abs=0.05)
+    assert (gap.ended_at - gap.started_at).total_seconds() == pytest.approx(1.5, abs=0.05)
+    (track,) = result.outputs  # one file through the gap, not one per side of it
+    assert track.complete
+
+
 def test_pause_and_stop_are_counted_on_the_media_clock() -> None:
     result, _, _ = _record(
         [Person("alice", 440)], during=[(1.0, "pause"), (3.0, "resume"), (4.0, "stop")]
