@@ -183,6 +183,7 @@ class ScriptedMeeting:
         self.clock, self.people, self.decoded = clock, people, decoded
         self.join_error, self.fail_at = join_error, fail_at
         self._leaving = asyncio.Event()
+        self._lost: set[str] = set()  # peers whose media is interrupted now
 
     async def join(self) -> None:
         if self.join_error is not None:
@@ -222,10 +223,12 @@ class ScriptedMeeting:
                 if person.leaves is not None and t >= person.leaves:
                     continue  # gone, not told yet
                 if person.lost is not None and person.lost[0] <= t < person.lost[1]:
-                    if t - 0.02 < person.lost[0]:
+                    if peer not in self._lost:
+                        self._lost.add(peer)
                         sink.media_interrupted(peer, now)
                     continue
-                if person.lost is not None and person.lost[1] <= t < person.lost[1] + 0.02:
+                if peer in self._lost:
+                    self._lost.discard(peer)
                     sink.media_restored(peer, now)
                 sink.encoded_frame(peer, "audio", opus_frame(person.freq, n), now)
                 if self.decoded:
