@@ -14,9 +14,6 @@ from typing import TYPE_CHECKING
 import yaml
 from pydantic import ValidationError
 
-if TYPE_CHECKING:
-    from tapedeck_bot.standalone import JanusRoom, WhepStreams
-
 from tapedeck_bot.contract import (
     CONFIG_ENV,
     KIND,
@@ -28,6 +25,9 @@ from tapedeck_bot.contract import (
     UploadSettings,
     whep_token_env,
 )
+
+if TYPE_CHECKING:
+    from tapedeck_bot.standalone import JanusRoom, WhepStreams
 
 __all__ = ["main"]
 
@@ -57,7 +57,7 @@ def _validate(path: Path) -> int:
 def _meeting(args: argparse.Namespace) -> JanusRoom | WhepStreams | str:
     """The meeting the arguments name, or what is wrong with them."""
     from tapedeck_bot.standalone import JanusRoom, WhepStreams
-    from tapedeck_bot.whep.connector import WhepEndpoint
+    from tapedeck_bot.whep.connector import WhepStream
 
     if bool(args.janus) == bool(args.whep):
         return "give --janus URL --room N, or --whep USER=URL (repeatable)"
@@ -70,8 +70,16 @@ def _meeting(args: argparse.Namespace) -> JanusRoom | WhepStreams | str:
         user, _, url = value.partition("=")
         if not user or not url.startswith(("http://", "https://")):
             return f"--whep {value!r}: expected USER=http(s)://…"
-        token = os.environ.get(whep_token_env(index))
-        endpoints.append(WhepEndpoint(url, user, token=token, field=f"--whep #{index + 1}"))
+        token_env = whep_token_env(index)
+        endpoints.append(
+            WhepStream(
+                url,
+                user,
+                token=os.environ.get(token_env),
+                url_field=f"--whep {user}=URL",
+                token_field=f"${token_env}",
+            )
+        )
     return WhepStreams(tuple(endpoints))
 
 

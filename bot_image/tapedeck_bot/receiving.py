@@ -7,6 +7,7 @@ which an `Attribution` answers per frame (Janus may point an old mid at a new fe
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -19,7 +20,9 @@ from tapedeck_bot.clock import Clock
 from tapedeck_bot.contract import StreamKind
 from tapedeck_bot.meeting import EncodedFrame, MeetingSink
 
-__all__ = ["Attribution", "Delivery", "PeerMedia"]
+__all__ = ["EVERYTHING", "Attribution", "Delivery", "PeerMedia"]
+
+log = logging.getLogger("tapedeck_bot.receiving")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,9 @@ class Delivery:
         return lambda mime_type: mime_type not in self.kept_as_sent
 
 
+EVERYTHING = Delivery()
+
+
 class Attribution(Protocol):
     def of_frame(self, mid: str) -> tuple[str, StreamKind] | None:
         """(peer, kind) whose frame arrived on `mid` now, or None to drop it."""
@@ -51,16 +57,17 @@ class Attribution(Protocol):
 
 
 class PeerMedia:
-    """Delivers `pc`'s media to `sink`; `on_media` is called for every frame (liveness)."""
+    """Delivers `pc`'s media to `sink`; until a sink is set, frames are received and dropped
+    (nothing piles up in aiortc's queues). `on_media(arrival)` is told of every frame first."""
 
     def __init__(
         self,
         pc: RTCPeerConnection,
         delivery: Delivery,
         attribution: Attribution,
-        sink: MeetingSink,
+        sink: MeetingSink | None,
         clock: Clock,
-        on_media: Callable[[], None] | None = None,
+        on_media: Callable[[float], None] | None = None,
     ) -> None:
         self.pc, self.delivery, self.attribution = pc, delivery, attribution
         self.sink, self.clock, self.on_media = sink, clock, on_media
@@ -86,15 +93,20 @@ class PeerMedia:
     async def close(self) -> None:
         for task in self.tasks:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for outcome in await asyncio.gather(*self.tasks, return_exceptions=True):
+            if isinstance(outcome, Exception):
+                log.error("receiving a track failed", extra={"error": repr(outcome)})
 
-    def _seen(self) -> None:
-        if self.on_media is not None:
-            self.on_media()
+    def _seen(self, arrival: float) -> MeetingSink | None:
+        """The sink to deliver a frame that arrived at `arrival` to, if any."""
+        if self.sink is not None and self.on_media is not None:
+            self.on_media(arrival)
+        return self.sink
 
     def _report_handler(self, mid: str) -> Callable[[float, int], None]:
         def on_report(ntp_seconds: float, pts: int) -> None:
-            if (attributed := self.attribution.of_report(mid)) is not None:
+            attributed = self.attribution.of_report(mid)
+            if self.sink is not None and attributed is not None:
                 peer, kind = attributed
                 self.sink.sender_report(peer, kind, ntp_seconds, pts)
 
@@ -102,11 +114,11 @@ class PeerMedia:
 
     def _encoded_handler(self, mid: str) -> OnEncoded:
         def on_frame(mime_type: str, data: bytes, pts: int, rate: int) -> None:
-            self._seen()
-            if (attributed := self.attribution.of_frame(mid)) is not None:
+            arrival = self.clock.monotonic()
+            sink = self._seen(arrival)
+            if sink is not None and (attributed := self.attribution.of_frame(mid)) is not None:
                 peer, kind = attributed
-                frame = EncodedFrame(mime_type, data, pts, rate)
-                self.sink.encoded_frame(peer, kind, frame, self.clock.monotonic())
+                sink.encoded_frame(peer, kind, EncodedFrame(mime_type, data, pts, rate), arrival)
 
         return on_frame
 
@@ -122,7 +134,7 @@ class PeerMedia:
             except MediaStreamError:
                 return
             arrival = self.clock.monotonic()
-            self._seen()
-            if (attributed := self.attribution.of_frame(mid)) is not None:
+            sink = self._seen(arrival)
+            if sink is not None and (attributed := self.attribution.of_frame(mid)) is not None:
                 peer, kind = attributed
-                self.sink.media_frame(peer, kind, frame, arrival)  # type: ignore[arg-type]
+                sink.media_frame(peer, kind, frame, arrival)  # type: ignore[arg-type]

@@ -57,7 +57,7 @@ from tapedeck_bot.storage import (
     run_salvage,
 )
 from tapedeck_bot.webrtc import restrict_host_candidates
-from tapedeck_bot.whep.connector import WhepEndpoint, WhepMeeting
+from tapedeck_bot.whep.connector import WhepMeeting, WhepStream
 
 __all__ = [
     "JanusRoom",
@@ -96,7 +96,7 @@ class JanusRoom:
 
 @dataclass(frozen=True)
 class WhepStreams:
-    endpoints: tuple[WhepEndpoint, ...]
+    endpoints: tuple[WhepStream, ...]
 
 
 @dataclass(frozen=True)
@@ -160,11 +160,8 @@ def _connector(job: LocalRecording) -> MeetingConnector:
     users = frozenset(tracks.user_ids) if tracks and tracks.user_ids else None
     wanted = media_wanted(composite, tracks)
     meeting = job.meeting
-    if isinstance(meeting, WhepStreams):
-        endpoints = meeting.endpoints
-        if users is not None and not composite:
-            endpoints = tuple(e for e in endpoints if e.user_id in users)
-        return WhepMeeting(endpoints, delivery=wanted, idle_timeout_s=job.idle_timeout_s)
+    if isinstance(meeting, WhepStreams):  # everyone counts as present; tracks pick their users
+        return WhepMeeting(meeting.endpoints, delivery=wanted, idle_timeout_s=job.idle_timeout_s)
     return JanusVideoRoom(
         meeting.url,
         meeting.room,
@@ -338,12 +335,13 @@ def _meeting(meeting: Meeting) -> JanusRoom | WhepStreams:
     assert meeting.whep is not None, "the contract requires exactly one connector"
     return WhepStreams(
         tuple(
-            WhepEndpoint(
+            WhepStream(
                 url=e.url,
                 user_id=e.user_id,
                 display_name=e.display_name,
                 token=os.environ.get(whep_token_env(i)) if e.token_secret_ref else None,
-                field=f"spec.meeting.whep.endpoints[{i}]",
+                url_field=f"spec.meeting.whep.endpoints[{i}].url",
+                token_field=f"spec.meeting.whep.endpoints[{i}].tokenSecretRef",
             )
             for i, e in enumerate(meeting.whep.endpoints)
         )

@@ -25,9 +25,12 @@ class FakeClock:
     By default a `wait` moves time on by its timeout (one thread drives time). With
     `driven_by_sleep`, only the asyncio side's `sleep` moves time, and only once every thread
     that waits on this clock is waiting (or gone): the recorder's stages then run in lockstep
-    with the recorder's clock, however the machine schedules them. (A thread joins the
-    lockstep at its first wait: its first step may overlap a move of time.)
+    with the recorder's clock, however the machine schedules them. A pipeline stage's thread
+    (by its name) holds time from its start, before its first wait: on a loaded machine its
+    first step would otherwise overlap seconds of fake time.
     """
+
+    STAGE_THREADS = frozenset({"placement", "composite", "tracks"})
 
     def __init__(
         self, start: float = 1000.0, wall: float = 1_800_000_000.0, *, driven_by_sleep: bool = False
@@ -70,7 +73,8 @@ class FakeClock:
         return event.is_set()
 
     def _all_waiting(self) -> bool:
-        return all(t in self._waiting or not t.is_alive() for t in self._waiters)
+        stages = {t for t in threading.enumerate() if t.name in self.STAGE_THREADS}
+        return all(t in self._waiting or not t.is_alive() for t in self._waiters | stages)
 
     async def sleep(self, seconds: float) -> None:
         if self.driven_by_sleep:
@@ -220,13 +224,13 @@ class ScriptedMeeting:
                     left.add(peer)
                     sink.participant_left(peer, self.t0 + person.leaves)
                     continue
-                if person.leaves is not None and t >= person.leaves:
-                    continue  # gone, not told yet
                 if person.lost is not None and person.lost[0] <= t < person.lost[1]:
                     if peer not in self._lost:
                         self._lost.add(peer)
                         sink.media_interrupted(peer, now)
                     continue
+                if person.leaves is not None and t >= person.leaves:
+                    continue  # gone, not told yet
                 if peer in self._lost:
                     self._lost.discard(peer)
                     sink.media_restored(peer, now)

@@ -104,8 +104,16 @@ def test_a_media_gap_keeps_the_participant_and_is_reported() -> None:
     assert gap.ended_at is not None
     assert (gap.started_at - alice.joined_at).total_seconds() == pytest.approx(1.0, abs=0.05)
     assert (gap.ended_at - gap.started_at).total_seconds() == pytest.approx(1.5, abs=0.05)
-    (track,) = result.outputs  # one file through the gap, not one per side of it
-    assert track.complete
+
+
+def test_a_participant_lost_until_they_leave_has_left_not_a_gap() -> None:
+    result, _, progress = _record(
+        [Person("alice", 440, lost=(1.0, 9.0), leaves=1.0, leave_told=4.0)]
+    )
+    assert result.stop_reason is StopReason.ALL_PEERS_LEFT
+    (alice,) = progress[-1].roster
+    assert alice.left_at is not None
+    assert alice.gaps == []
 
 
 def test_pause_and_stop_are_counted_on_the_media_clock() -> None:

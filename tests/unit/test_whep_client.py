@@ -22,7 +22,7 @@ from tapedeck_bot.whep.client import (
     ice_servers_of,
     trickle_fragment,
 )
-from tapedeck_bot.whep.connector import WhepEndpoint, WhepMeeting
+from tapedeck_bot.whep.connector import WhepMeeting, WhepStream
 from tapedeck_dev.cluster import free_port
 
 ANSWER = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
@@ -202,8 +202,12 @@ def test_a_refused_join_names_the_endpoint_status_and_field(
     status: int, error: type[Exception], field: str
 ) -> None:
     server = Server({("POST", "/whep"): _answer(status=status)})
-    endpoint = WhepEndpoint(
-        f"{server.url}/whep", "stage", token="t", field="spec.meeting.whep.endpoints[0]"
+    endpoint = WhepStream(
+        f"{server.url}/whep",
+        "stage",
+        token="t",
+        url_field="spec.meeting.whep.endpoints[0].url",
+        token_field="spec.meeting.whep.endpoints[0].tokenSecretRef",
     )
     meeting = WhepMeeting([endpoint], retry_delays_s=())
     with pytest.raises(error) as caught:
@@ -232,13 +236,13 @@ def test_an_answer_without_candidates_gets_ours_by_patch_and_gives_its_own() -> 
         return web.Response(status=200, text=trickle_fragment(remote.localDescription.sdp))
 
     server = Server({("POST", "/whep"): offered, ("PATCH", "/s/1"): patched})
-    meeting = WhepMeeting([WhepEndpoint(f"{server.url}/whep", "stage")], retry_delays_s=())
+    meeting = WhepMeeting([WhepStream(f"{server.url}/whep", "stage")], retry_delays_s=())
 
     async def scenario() -> list[str]:
         await meeting.join()
-        (stream,) = meeting._streams
-        assert stream.attempt is not None
-        pc = stream.attempt.pc
+        (participant,) = meeting._participants
+        assert participant.attempt is not None
+        pc = participant.attempt.pc
         added = [
             c.ip for c in pc.getTransceivers()[0].receiver.transport.transport.getRemoteCandidates()
         ]
@@ -252,3 +256,90 @@ def test_an_answer_without_candidates_gets_ours_by_patch_and_gives_its_own() -> 
     assert candidates_of(patch[3])
     assert "a=end-of-candidates" in patch[3]
     assert added  # the server's candidates reached our ICE transport
+
+
+def test_a_malformed_response_is_unavailable_without_quoting_the_token() -> None:
+    async def scenario() -> str:
+        async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 201 Created\r\nLocation /s\r\n\r\n")  # a header without ':'
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(garbage, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = WhepClient(f"http://127.0.0.1:{port}/whep", token="s3cret-token")
+        try:
+            await client.offer("v=0")
+        except WhepUnavailable as exc:
+            return str(exc)
+        finally:
+            server.close()
+        raise AssertionError("a malformed response was taken")
+
+    message = asyncio.run(scenario())
+    assert "s3cret-token" not in message
+    assert "unreachable" in message
+
+
+def test_the_token_goes_to_the_endpoints_origin_only() -> None:
+    server = Server({})
+    elsewhere = f"http://localhost:{server.port}/s/1"  # the same server, another origin
+    server.routes = {
+        ("POST", "/whep"): _answer(Location=elsewhere),
+        ("DELETE", "/s/1"): _answer(status=204, text=""),
+    }
+    client = WhepClient(f"{server.url}/whep", token="s3cret-token")
+
+    async def scenario() -> None:
+        await client.delete(await client.offer("v=0"))
+
+    asyncio.run(server.run(scenario))
+    (post, post_headers), (delete, delete_headers) = [(m, h) for m, _, h, _ in server.seen]
+    assert (post, post_headers["Authorization"]) == ("POST", "Bearer s3cret-token")
+    assert delete == "DELETE"
+    assert "Authorization" not in delete_headers
+
+
+def _answering(remote: RTCPeerConnection, location: str) -> Handler:
+    """A WHEP endpoint whose answers come from `remote` (an aiortc PeerConnection)."""
+
+    async def handle(request: web.Request) -> web.Response:
+        await remote.setRemoteDescription(RTCSessionDescription(await request.text(), "offer"))
+        await remote.setLocalDescription(await remote.createAnswer())
+        sdp = remote.localDescription.sdp
+        return web.Response(status=201, text=sdp, headers={"Location": location})
+
+    return handle
+
+
+def test_a_failed_join_hangs_up_the_sessions_the_other_endpoints_got() -> None:
+    remote = RTCPeerConnection()
+    refuse = _answer(status=401)
+
+    async def refuse_later(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(0.5)  # after /a's session exists (its offer was never cancelled)
+        return await refuse(request)
+
+    server = Server(
+        {
+            ("POST", "/a"): _answering(remote, "/a/session"),
+            ("DELETE", "/a/session"): _answer(status=200, text=""),
+            ("POST", "/b"): refuse_later,
+        }
+    )
+    meeting = WhepMeeting(
+        [WhepStream(f"{server.url}/a", "a"), WhepStream(f"{server.url}/b", "b")],
+        retry_delays_s=(),
+    )
+
+    async def scenario() -> None:
+        try:
+            await meeting.join()
+        finally:
+            await remote.close()
+
+    with pytest.raises(MeetingAccessDenied, match="it wants a token; set"):
+        asyncio.run(server.run(scenario))
+    assert ("DELETE", "/a/session") in [(m, p) for m, p, *_ in server.seen]
+    assert all(p.attempt is None for p in meeting._participants)

@@ -64,8 +64,7 @@ class Transition(CamelModel):
 
 
 class MediaGap(CamelModel):
-    """A span in which a present participant's media was lost (their server went away and
-    the bot reconnected): the files keep it as time, silent."""
+    """A span without a present participant's media, kept in the files as silent time."""
 
     started_at: datetime
     ended_at: datetime | None = Field(default=None, description="unset while still lost")

@@ -39,7 +39,7 @@ from tapedeck_bot.meeting import (
     MeetingUnavailable,
     ParticipantInfo,
 )
-from tapedeck_bot.receiving import Delivery, PeerMedia
+from tapedeck_bot.receiving import EVERYTHING, Delivery, PeerMedia
 from tapedeck_bot.webrtc import rtc_configuration
 
 __all__ = ["JanusVideoRoom"]
@@ -50,7 +50,6 @@ _NO_SUCH_ROOM = 426
 _UNAUTHORIZED = 433
 _NO_SUCH_FEED = 428
 _RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 16.0)
-_EVERYTHING = Delivery()
 
 
 @dataclass
@@ -100,7 +99,7 @@ class JanusVideoRoom:
         display: str = "tapedeck-recorder",
         ice_servers: list[str] | None = None,
         retry_delays_s: tuple[float, ...] = _RETRY_DELAYS_S,
-        delivery: Delivery = _EVERYTHING,
+        delivery: Delivery = EVERYTHING,
         users: frozenset[str] | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:

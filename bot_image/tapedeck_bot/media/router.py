@@ -60,6 +60,12 @@ class MediaRouter:
             return
         presence = self._roster[session]
         presence.left_at = max(presence.joined_at, at - self.t0)
+        gaps = presence.gaps
+        if gaps and gaps[-1].end is None:  # lost until they left: absent, not a gap, from then
+            if presence.left_at <= gaps[-1].start:
+                gaps.pop()
+            else:
+                gaps[-1].end = presence.left_at
         self.inbox.put(Left(session, presence.left_at), droppable=False)
         log.info("participant left", extra={"peer_id": peer_id, "at_s": presence.left_at})
 

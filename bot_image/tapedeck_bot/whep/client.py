@@ -7,15 +7,15 @@ no `ETag`/`Accept-Patch` (then nothing is PATCHed), a DELETE that drops the conn
 Errors::
 
     WhepError
-     ├── WhepRefused       the server answered 4xx: not retried (a bad token, no such stream)
-     └── WhepUnavailable   no answer, a 5xx or a malformed one: retried by the connector
+     ├── WhepRefused       a 4xx: a bad token, no such stream, an offer it cannot take
+     └── WhepUnavailable   no answer, a 5xx, 408/425/429 or a malformed answer: retried
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
@@ -34,6 +34,9 @@ __all__ = [
 SDP = "application/sdp"
 TRICKLE = "application/trickle-ice-sdpfrag"
 _REDIRECTS = 5
+_BODY_LIMIT = 256 * 1024
+# Busy or slow now, not refused: retried like a server that is down.
+_TRANSIENT = frozenset({408, 425, 429})
 _LINK = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,]+)*)")
 _PARAM = re.compile(r';\s*([\w-]+)\s*=\s*(?:"([^"]*)"|([^;,\s]*))')
 
@@ -106,22 +109,24 @@ class WhepSession:
 
 
 class WhepClient:
-    """One endpoint's HTTP side. `token` goes out as `Authorization: Bearer`."""
+    """One endpoint's HTTP side. `token` goes out as `Authorization: Bearer`, to the endpoint's
+    origin only (aiohttp drops it on a redirect elsewhere; a session `Location` elsewhere does
+    not get it either). Errors never quote headers: they would carry the token."""
 
     def __init__(self, url: str, token: str | None = None, *, timeout_s: float = 10) -> None:
         self.url, self.token = url, token
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
 
-    def _headers(self, **extra: str) -> dict[str, str]:
+    def _headers(self, url: str, **extra: str) -> dict[str, str]:
         auth = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        return {**auth, **extra}
+        return {**(auth if _origin(url) == _origin(self.url) else {}), **extra}
 
     async def ice_servers(self) -> list[IceServer]:
         """ICE servers announced on OPTIONS, if the server does (many answer 204 or 405)."""
         try:
             async with (
                 aiohttp.ClientSession(timeout=self.timeout) as http,
-                http.options(self.url, headers=self._headers()) as response,
+                http.options(self.url, headers=self._headers(self.url)) as response,
             ):
                 return ice_servers_of(response.headers.getall("Link", []))
         except (aiohttp.ClientError, TimeoutError):
@@ -129,7 +134,7 @@ class WhepClient:
 
     async def offer(self, sdp: str) -> WhepSession:
         """POST the offer; 307/308 redirects are followed with the offer resent."""
-        headers = self._headers(**{"Content-Type": SDP, "Accept": SDP})
+        headers = self._headers(self.url, **{"Content-Type": SDP, "Accept": SDP})
         try:
             async with (
                 aiohttp.ClientSession(timeout=self.timeout) as http,
@@ -137,13 +142,17 @@ class WhepClient:
                     self.url, data=sdp.encode(), headers=headers, max_redirects=_REDIRECTS
                 ) as response,
             ):
-                body = await response.text()
+                if response.status in _TRANSIENT:
+                    raise WhepUnavailable(
+                        f"WHEP endpoint {self.url} answered HTTP {response.status}, not 201"
+                    )
                 if 400 <= response.status < 500:
                     raise WhepRefused(self.url, response.status, response.reason or "")
                 if response.status != 201:
                     raise WhepUnavailable(
                         f"WHEP endpoint {self.url} answered HTTP {response.status}, not 201"
                     )
+                body = await _text(response)
                 if not body.lstrip().startswith("v=0"):  # text/plain is tolerated, not junk
                     raise WhepUnavailable(f"WHEP endpoint {self.url} answered no SDP")
                 location = response.headers.get("Location")
@@ -160,12 +169,12 @@ class WhepClient:
         except aiohttp.TooManyRedirects as exc:
             raise WhepUnavailable(f"WHEP endpoint {self.url} redirects in a loop") from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise WhepUnavailable(f"WHEP endpoint {self.url} unreachable: {exc!r}") from exc
+            raise WhepUnavailable(f"WHEP endpoint {self.url} unreachable: {_error(exc)}") from exc
 
     async def trickle(self, session: WhepSession, fragment: str) -> str:
         """PATCH our candidates (with `If-Match` when the server gave an ETag); returns the
         server's fragment (its candidates), empty on 204."""
-        headers = self._headers(**{"Content-Type": TRICKLE})
+        headers = self._headers(session.location, **{"Content-Type": TRICKLE})
         if session.etag:
             headers["If-Match"] = session.etag
         try:
@@ -178,16 +187,16 @@ class WhepClient:
                         f"WHEP session {session.location} refused the candidates: "
                         f"HTTP {response.status}"
                     )
-                return await response.text() if response.status == 200 else ""
+                return await _text(response) if response.status == 200 else ""
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise WhepUnavailable(f"WHEP session {session.location}: {exc!r}") from exc
+            raise WhepUnavailable(f"WHEP session {session.location}: {_error(exc)}") from exc
 
     async def delete(self, session: WhepSession) -> None:
         """End the session on the server (raises WhepUnavailable if it cannot be told)."""
         try:
             async with (
                 aiohttp.ClientSession(timeout=self.timeout) as http,
-                http.delete(session.location, headers=self._headers()) as response,
+                http.delete(session.location, headers=self._headers(session.location)) as response,
             ):
                 if response.status >= 300 and response.status != 404:
                     raise WhepUnavailable(
@@ -195,5 +204,23 @@ class WhepClient:
                     )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise WhepUnavailable(
-                f"WHEP session {session.location}: DELETE failed: {exc!r}"
+                f"WHEP session {session.location}: DELETE failed: {_error(exc)}"
             ) from exc
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port
+
+
+def _error(exc: BaseException) -> str:
+    """What went wrong, without the request (a repr of aiohttp's errors quotes its headers)."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def _text(response: aiohttp.ClientResponse) -> str:
+    """The body as text, at most `_BODY_LIMIT` bytes (an SDP is a few kB)."""
+    body = await response.content.read(_BODY_LIMIT + 1)
+    if len(body) > _BODY_LIMIT:
+        raise WhepUnavailable(f"WHEP answer from {response.url} is over {_BODY_LIMIT} bytes")
+    return body.decode("utf-8", errors="replace")

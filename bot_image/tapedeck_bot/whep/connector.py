@@ -17,7 +17,6 @@ so a lost session is replaced by a new one, which every WHEP server supports.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from tapedeck_bot.meeting import (
     MeetingUnavailable,
     ParticipantInfo,
 )
-from tapedeck_bot.receiving import Delivery, PeerMedia
+from tapedeck_bot.receiving import EVERYTHING, Delivery, PeerMedia
 from tapedeck_bot.webrtc import rtc_configuration
 from tapedeck_bot.whep.client import (
     IceServer,
@@ -49,7 +48,7 @@ from tapedeck_bot.whep.client import (
     trickle_fragment,
 )
 
-__all__ = ["WhepEndpoint", "WhepMeeting"]
+__all__ = ["WhepMeeting", "WhepStream"]
 
 log = logging.getLogger("tapedeck_bot.whep")
 
@@ -57,18 +56,20 @@ _RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # then every 8 s while recording
 _STALL_S = 2.0  # no frame for this long: the session is lost (audio alone flows every 20 ms)
 _CHECK_S = 0.1
 _DELETE_TIMEOUT_S = 3.0
-_EVERYTHING = Delivery()
+_LEAVE_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
-class WhepEndpoint:
-    """One stream to record; `field` names it in errors (spec.meeting.whep.endpoints[i])."""
+class WhepStream:
+    """One endpoint to record as one participant. `url_field` and `token_field` name where
+    the user set them (spec.meeting.whep.endpoints[i].url, …), for errors they act on."""
 
     url: str
     user_id: str
     display_name: str | None = None
     token: str | None = None
-    field: str = "the WHEP endpoint"
+    url_field: str = "the WHEP endpoint's url"
+    token_field: str = "the WHEP endpoint's token"
 
 
 @dataclass
@@ -76,17 +77,17 @@ class _Attempt:
     """One session with one endpoint: the PeerConnection and what the server told."""
 
     pc: RTCPeerConnection
-    kinds: dict[str, StreamKind]  # mid -> kind
+    kinds: dict[str, StreamKind] = field(default_factory=dict)  # mid -> kind
     session: WhepSession | None = None
     media: PeerMedia | None = None
-    restored: bool = False  # the first frame of this session was seen
+    restored: bool = False  # a frame of this session was seen
 
 
 @dataclass
-class _Stream:
+class _Participant:
     """One endpoint's participant, across sessions."""
 
-    endpoint: WhepEndpoint
+    stream: WhepStream
     client: WhepClient
     present: bool = False
     interrupted: bool = False
@@ -95,17 +96,30 @@ class _Stream:
     announced: list[IceServer] = field(default_factory=list)  # by the latest 201's Links
 
     @property
+    def peer(self) -> str:
+        return self.stream.user_id
+
+    @property
+    def lost_since(self) -> float | None:
+        """Their last frame, while present with their media lost."""
+        return self.last_media if self.present and self.interrupted else None
+
+    @property
     def info(self) -> ParticipantInfo:
-        e = self.endpoint
-        return ParticipantInfo(peer_id=e.user_id, user_id=e.user_id, display_name=e.display_name)
+        s = self.stream
+        return ParticipantInfo(peer_id=s.user_id, user_id=s.user_id, display_name=s.display_name)
 
 
-def _refusal(endpoint: WhepEndpoint, error: WhepRefused) -> MeetingError:
+def _refusal(stream: WhepStream, error: WhepRefused) -> MeetingError:
     """A 4xx as the error a user acts on: which endpoint, which status, what to check."""
-    who = f"{error} (participant {endpoint.user_id})"
+    who = f"{error} (participant {stream.user_id})"
     if error.status in (401, 403):
-        return MeetingAccessDenied(f"{who}: check the token in {endpoint.field}.tokenSecretRef")
-    return MeetingNotFound(f"{who}: check {endpoint.field}.url")
+        if stream.token is None:
+            return MeetingAccessDenied(f"{who}: it wants a token; set {stream.token_field}")
+        return MeetingAccessDenied(f"{who}: check the token in {stream.token_field}")
+    if error.status in (404, 410):
+        return MeetingNotFound(f"{who}: check {stream.url_field}")
+    return MeetingError(f"{who}: the server cannot take our offer; check {stream.url_field}")
 
 
 class WhepMeeting:
@@ -113,9 +127,9 @@ class WhepMeeting:
 
     def __init__(
         self,
-        endpoints: Sequence[WhepEndpoint],
+        streams: Sequence[WhepStream],
         *,
-        delivery: Delivery = _EVERYTHING,
+        delivery: Delivery = EVERYTHING,
         idle_timeout_s: float = 60,
         ice_servers: list[str] | None = None,
         retry_delays_s: tuple[float, ...] = _RETRY_DELAYS_S,
@@ -127,81 +141,117 @@ class WhepMeeting:
         self.ice_servers = ice_servers
         self.retry_delays_s = retry_delays_s
         self.clock = clock
-        self._streams = [_Stream(e, WhepClient(e.url, e.token)) for e in endpoints]
+        self._participants = [_Participant(s, WhepClient(s.url, s.token)) for s in streams]
         self._leaving = asyncio.Event()
+        self._sink: MeetingSink | None = None
+        self._loops: list[asyncio.Task[None]] = []
 
     # -- MeetingConnector ----------------------------------------------------------------------
 
     async def join(self) -> None:
         """The first session with every endpoint, so that a bad token or an unknown stream
-        fails before anything is recorded; unreachable servers are retried a few times."""
+        fails before anything is recorded; unreachable servers are retried a few times. A
+        failure hangs up the sessions the other endpoints got."""
         await check_aiortc()
-        await asyncio.gather(*(self._first_attempt(s) for s in self._streams))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for participant in self._participants:
+                    group.create_task(self._first_attempt(participant))
+        except BaseException as exc:
+            await self.leave()
+            if isinstance(exc, BaseExceptionGroup):
+                raise exc.exceptions[0] from None
+            raise
 
     async def run(self, sink: MeetingSink) -> None:
-        loops = [asyncio.create_task(self._follow(s, sink)) for s in self._streams]
+        self._sink = sink
+        self._loops = [asyncio.create_task(self._follow(p, sink)) for p in self._participants]
+        self._loops.append(asyncio.create_task(self._watch_idle(sink)))
         try:
-            done, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_EXCEPTION)
+            done, _ = await asyncio.wait(self._loops, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
                 if not task.cancelled() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
         finally:
-            for task in loops:
+            for task in self._loops:
                 task.cancel()
-            await asyncio.gather(*loops, return_exceptions=True)
+            await asyncio.gather(*self._loops, return_exceptions=True)
 
     async def leave(self) -> None:
-        """Stop receiving and DELETE every session (a failed DELETE is only a warning)."""
+        """Stop receiving and DELETE every session (a failed DELETE is only a warning); each
+        loop hangs its own session up, also a session it was opening."""
         self._leaving.set()
-        await asyncio.gather(*(self._hang_up(s) for s in self._streams))
+        if self._loops:
+            await asyncio.wait(self._loops, timeout=_LEAVE_TIMEOUT_S)
+        await asyncio.gather(*(self._hang_up(p) for p in self._participants))
 
     # -- sessions -------------------------------------------------------------------------------
 
-    async def _first_attempt(self, stream: _Stream) -> None:
+    async def _first_attempt(self, participant: _Participant) -> None:
         for delay in (*self.retry_delays_s, None):
             try:
-                stream.attempt = await self._connect(stream)
+                participant.attempt = await self._connect(participant)
                 return
             except WhepRefused as exc:
-                raise _refusal(stream.endpoint, exc) from exc
+                raise _refusal(participant.stream, exc) from exc
             except WhepUnavailable as exc:
                 if delay is None:
                     raise MeetingUnavailable(
                         f"{exc} after {len(self.retry_delays_s) + 1} attempts "
-                        f"(participant {stream.endpoint.user_id})"
+                        f"(participant {participant.peer})"
                     ) from exc
                 log.warning("whep unavailable; retrying", extra={"error": str(exc)})
-                await self._pause(delay)
+                await self._wait(delay)
 
-    async def _connect(self, stream: _Stream) -> _Attempt:
+    async def _connect(self, participant: _Participant) -> _Attempt:
+        """A session; offered again at once if its answer announced other ICE servers (aiortc
+        takes them only before an offer)."""
+        servers = await participant.client.ice_servers() or participant.announced
+        attempt = await self._offer(participant, servers)
+        assert attempt.session is not None
+        announced = attempt.session.ice_servers
+        if announced and announced != servers:
+            participant.announced = announced
+            await self._discard(participant.client, attempt)
+            attempt = await self._offer(participant, announced)
+        return attempt
+
+    async def _offer(self, participant: _Participant, servers: list[IceServer]) -> _Attempt:
         """Offer, take the answer, trickle if the server wants candidates it did not get."""
-        client = stream.client
-        # aiortc takes ICE servers only before the offer: those announced on OPTIONS, else
-        # those the previous session's answer announced.
-        servers = await client.ice_servers() or stream.announced
-        announced = [
-            RTCIceServer(urls=s.url, username=s.username, credential=s.credential) for s in servers
-        ]
-        pc = RTCPeerConnection(rtc_configuration(self.ice_servers, announced))
+        ice = [RTCIceServer(urls=s.url, username=s.username, credential=s.credential)
+               for s in servers]  # fmt: skip
+        attempt = _Attempt(RTCPeerConnection(rtc_configuration(self.ice_servers, ice)))
+        pc, client = attempt.pc, participant.client
+        attempt.media = PeerMedia(
+            pc,
+            self.delivery,
+            _Attribution(participant, attempt),
+            None,  # frames before `run()` are dropped, not queued
+            self.clock,
+            lambda arrival: self._on_media(participant, attempt, arrival),
+        )
         try:
             for kind in sorted(self.delivery.kinds):
                 pc.addTransceiver(kind, direction="recvonly")
             await pc.setLocalDescription(await pc.createOffer())
-            kinds = {t.mid or "": cast(StreamKind, t.kind) for t in pc.getTransceivers()}
-            attempt = _Attempt(pc, kinds)
+            attempt.kinds = {t.mid or "": cast(StreamKind, t.kind) for t in pc.getTransceivers()}
             attempt.session = session = await client.offer(pc.localDescription.sdp)
-            stream.announced = session.ice_servers or stream.announced
-            await pc.setRemoteDescription(RTCSessionDescription(session.answer, "answer"))
-            if session.accepts_trickle and not candidates_of(session.answer):
-                theirs = await client.trickle(session, trickle_fragment(pc.localDescription.sdp))
-                await self._add_candidates(pc, theirs)
+            try:
+                await pc.setRemoteDescription(RTCSessionDescription(session.answer, "answer"))
+                attempt.media.tap()
+                if session.accepts_trickle and not candidates_of(session.answer):
+                    theirs = await client.trickle(
+                        session, trickle_fragment(pc.localDescription.sdp)
+                    )
+                    await self._add_candidates(pc, theirs)
+            except (ValueError, IndexError) as exc:  # aiortc's SDP parsers
+                raise WhepUnavailable(
+                    f"WHEP endpoint {participant.stream.url} answered SDP aiortc cannot use: {exc}"
+                ) from exc
         except BaseException:
-            await pc.close()
+            await asyncio.shield(self._discard(client, attempt))
             raise
-        log.info(
-            "whep session",
-            extra={"user_id": stream.endpoint.user_id, "location": session.location},
-        )
+        log.info("whep session", extra={"user_id": participant.peer, "location": session.location})
         return attempt
 
     async def _add_candidates(self, pc: RTCPeerConnection, fragment: str) -> None:
@@ -214,104 +264,104 @@ class WhepMeeting:
             candidate.sdpMid = mid
             await pc.addIceCandidate(candidate)
 
-    async def _follow(self, stream: _Stream, sink: MeetingSink) -> None:
+    async def _follow(self, participant: _Participant, sink: MeetingSink) -> None:
         """Sessions with one endpoint until `leave()`: receive, and reconnect when lost."""
         failures = 0
-        while not self._leaving.is_set():
-            if stream.attempt is None:
-                try:
-                    stream.attempt = await self._connect(stream)
-                except WhepRefused as exc:
-                    if exc.status in (401, 403):
-                        raise _refusal(stream.endpoint, exc) from exc
-                    log.warning("whep stream not available; retrying", extra={"error": str(exc)})
-                except WhepUnavailable as exc:
-                    log.warning("whep unavailable; retrying", extra={"error": str(exc)})
-                if stream.attempt is None:
-                    delay = self.retry_delays_s[min(failures, len(self.retry_delays_s) - 1)]
-                    failures += 1
-                    await self._pause(delay, stream, sink)
-                    continue
-            failures = 0
-            await self._receive(stream, stream.attempt, sink)
-            await self._hang_up(stream)
+        try:
+            while not self._leaving.is_set():
+                if participant.attempt is None:
+                    try:
+                        participant.attempt = await self._connect(participant)
+                    except WhepRefused as exc:
+                        if exc.status in (401, 403):
+                            raise _refusal(participant.stream, exc) from exc
+                        log.warning("whep stream not available", extra={"error": str(exc)})
+                    except WhepUnavailable as exc:
+                        log.warning("whep unavailable; retrying", extra={"error": str(exc)})
+                    if participant.attempt is None:
+                        delays = self.retry_delays_s or (_CHECK_S,)
+                        await self._wait(delays[min(failures, len(delays) - 1)])
+                        failures += 1
+                        continue
+                failures = 0
+                await self._receive(participant, participant.attempt, sink)
+                await self._hang_up(participant)
+        finally:
+            await asyncio.shield(self._hang_up(participant))
 
-    async def _receive(self, stream: _Stream, attempt: _Attempt, sink: MeetingSink) -> None:
+    async def _receive(
+        self, participant: _Participant, attempt: _Attempt, sink: MeetingSink
+    ) -> None:
         """Until this session is lost (ICE failed, or no frame for `stall_s`) or we leave."""
-
-        def seen() -> None:
-            now = stream.last_media = self.clock.monotonic()
-            if attempt.restored:
-                return
-            attempt.restored = True
-            if not stream.present:
-                stream.present, stream.interrupted = True, False
-                sink.participant_joined(stream.info, now)
-                return
-            for kind in set(attempt.kinds.values()):  # a new session: new RTP clocks
-                sink.source_changed(stream.endpoint.user_id, kind)
-            if stream.interrupted:
-                stream.interrupted = False
-                sink.media_restored(stream.endpoint.user_id, now)
-                log.info("whep stream restored", extra={"user_id": stream.endpoint.user_id})
-
-        attempt.media = PeerMedia(
-            attempt.pc, self.delivery, _Attribution(stream, attempt), sink, self.clock, seen
-        )
-        attempt.media.tap()
+        assert attempt.media is not None
+        attempt.media.sink = sink
+        if participant.present:  # a new session: its RTP clocks are not the last one's
+            for kind in set(attempt.kinds.values()):
+                sink.source_changed(participant.peer, kind)
         while not self._leaving.is_set():
-            now = self.clock.monotonic()
-            last = stream.last_media if attempt.restored else None
+            now, last = self.clock.monotonic(), participant.last_media
             if attempt.pc.connectionState in ("failed", "closed"):
                 reason = f"ICE {attempt.pc.connectionState}"
-            elif last is not None and now - last > self.stall_s:
+            elif attempt.restored and last is not None and now - last > self.stall_s:
                 reason = f"no media for {now - last:.1f} s"
             else:
-                self._check_idle(stream, sink)
-                await self._pause(_CHECK_S)
+                await self._wait(_CHECK_S)
                 continue
             log.warning(
                 "whep stream lost; reconnecting",
-                extra={"user_id": stream.endpoint.user_id, "reason": reason},
+                extra={"user_id": participant.peer, "reason": reason},
             )
-            if stream.present and not stream.interrupted and stream.last_media is not None:
-                stream.interrupted = True
-                sink.media_interrupted(stream.endpoint.user_id, stream.last_media)
+            if participant.present and not participant.interrupted and last is not None:
+                participant.interrupted = True
+                sink.media_interrupted(participant.peer, last)
             return
 
-    def _check_idle(self, stream: _Stream, sink: MeetingSink) -> None:
+    def _on_media(self, participant: _Participant, attempt: _Attempt, arrival: float) -> None:
+        """Every frame, before it is delivered: the join, or the end of a gap, comes first."""
+        participant.last_media = arrival
+        sink = self._sink
+        if attempt.restored or sink is None:  # PeerMedia tells of frames only once served
+            return
+        attempt.restored = True
+        if not participant.present:
+            participant.present, participant.interrupted = True, False
+            sink.participant_joined(participant.info, arrival)
+        elif participant.interrupted:
+            participant.interrupted = False
+            sink.media_restored(participant.peer, arrival)
+            log.info("whep stream restored", extra={"user_id": participant.peer})
+
+    async def _watch_idle(self, sink: MeetingSink) -> None:
         """A participant whose media is lost for the idle timeout leaves, as of their last
         frame, so that the recording's idle timeout counts from then too."""
-        if not (stream.present and stream.interrupted and stream.last_media is not None):
-            return
-        if self.clock.monotonic() - stream.last_media >= self.idle_timeout_s:
-            stream.present = stream.interrupted = False
-            sink.participant_left(stream.endpoint.user_id, stream.last_media)
-            log.info("whep participant left: no media", extra={"user_id": stream.endpoint.user_id})
+        while not self._leaving.is_set():
+            now = self.clock.monotonic()
+            for p in self._participants:
+                if p.lost_since is not None and now - p.lost_since >= self.idle_timeout_s:
+                    sink.participant_left(p.peer, p.lost_since)
+                    p.present = p.interrupted = False
+                    log.info("whep participant left: no media", extra={"user_id": p.peer})
+            await self._wait(_CHECK_S)
 
-    async def _pause(
-        self, seconds: float, stream: _Stream | None = None, sink: MeetingSink | None = None
-    ) -> None:
-        """Wait `seconds` or until `leave()`, checking `stream`'s idle time meanwhile."""
+    async def _wait(self, seconds: float) -> None:
+        """`seconds` on the clock, or less if we leave meanwhile."""
         end = self.clock.monotonic() + seconds
         while not self._leaving.is_set() and (left := end - self.clock.monotonic()) > 0:
-            if stream is not None and sink is not None:
-                self._check_idle(stream, sink)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._leaving.wait(), min(left, _CHECK_S))
+            await self.clock.sleep(min(left, _CHECK_S))
 
-    async def _hang_up(self, stream: _Stream) -> None:
-        attempt, stream.attempt = stream.attempt, None
-        if attempt is None:
-            return
+    async def _hang_up(self, participant: _Participant) -> None:
+        attempt, participant.attempt = participant.attempt, None
+        if attempt is not None:
+            await self._discard(participant.client, attempt)
+
+    async def _discard(self, client: WhepClient, attempt: _Attempt) -> None:
+        """Close an attempt's PeerConnection and DELETE its session, if it got one."""
         if attempt.media is not None:
             await attempt.media.close()
         await attempt.pc.close()
         if attempt.session is not None:
             try:
-                await asyncio.wait_for(
-                    stream.client.delete(attempt.session), timeout=_DELETE_TIMEOUT_S
-                )
+                await asyncio.wait_for(client.delete(attempt.session), timeout=_DELETE_TIMEOUT_S)
             except (WhepUnavailable, TimeoutError) as exc:
                 log.warning("whep session not deleted", extra={"error": str(exc)})
 
@@ -320,14 +370,14 @@ class WhepMeeting:
 class _Attribution:
     """Every stream of a session is its endpoint's participant, while they are present."""
 
-    stream: _Stream
+    participant: _Participant
     attempt: _Attempt
 
     def of_frame(self, mid: str) -> tuple[str, StreamKind] | None:
         kind = self.attempt.kinds.get(mid)
-        if kind is None or not self.stream.present:
+        if kind is None or not self.participant.present:
             return None
-        return self.stream.endpoint.user_id, kind
+        return self.participant.peer, kind
 
     def of_report(self, mid: str) -> tuple[str, StreamKind] | None:
         return self.of_frame(mid)
