@@ -34,6 +34,7 @@ from tapedeck_dev.binaries import KUBERNETES_VERSION, ensure_helm
 from tapedeck_dev.cluster import LocalCluster, free_port
 from tapedeck_dev.contact_sheet import contact_sheet
 from tapedeck_dev.janus import JanusServer
+from tapedeck_dev.local_server import stop_group
 from tapedeck_dev.stack import (
     OPERATOR_NAMESPACE,
     create_restricted_namespace,
@@ -41,7 +42,7 @@ from tapedeck_dev.stack import (
     kubelet_command,
     wait_established,
 )
-from tapedeck_dev.storage_servers import SeaweedFS, SeaweedPorts, stop_group
+from tapedeck_dev.storage_servers import SeaweedFS, SeaweedPorts
 from tapedeck_dev.webhook_receiver import Receiver, new_secret, verified
 
 __all__ = ["DemoOptions", "run_demo"]

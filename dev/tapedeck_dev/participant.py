@@ -30,6 +30,7 @@ __all__ = [
     "participant_plan",
     "run_meeting",
     "run_participant",
+    "until_signalled",
 ]
 
 log = logging.getLogger("tapedeck_dev.participant")
@@ -112,6 +113,16 @@ class Publisher:
         await self._session.destroy()
 
 
+async def until_signalled(seconds: float | None) -> None:
+    """Until SIGTERM or SIGINT, or `seconds` (None: no limit)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
 def participant_plan(count: int) -> list[tuple[str, str, float]]:
     """(display, colour, tone) for `count` participants."""
     names = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan"]
@@ -145,12 +156,7 @@ async def run_participant(
     )
     feed = await publisher.start()
     print(f"PUBLISHED {feed} {display} {time.time():.3f}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+    await until_signalled(seconds)
     await publisher.stop()
     print(f"LEFT {feed} {display} {time.time():.3f}", flush=True)
 

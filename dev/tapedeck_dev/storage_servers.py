@@ -15,16 +15,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from tapedeck_dev.binaries import cache_root
 from tapedeck_dev.certs import Authority
+from tapedeck_dev.local_server import LocalServer
 
 __all__ = [
     "AZURITE_VERSION",
@@ -33,7 +31,6 @@ __all__ = [
     "Miniflare",
     "SeaweedFS",
     "StorageServerError",
-    "stop_group",
 ]
 
 AZURITE_VERSION = "3.35.0"  # the last release whose engines accept Node 20
@@ -47,6 +44,10 @@ class StorageServerError(RuntimeError):
     pass
 
 
+class _StorageServer(LocalServer):
+    error = StorageServerError
+
+
 def _npm_install(prefix: Path, package: str) -> None:
     npm = shutil.which("npm")
     if npm is None:
@@ -56,23 +57,6 @@ def _npm_install(prefix: Path, package: str) -> None:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-
-
-def stop_group(child: subprocess.Popen[bytes] | None, grace_s: float = 10) -> None:
-    """SIGTERM a child started in a session of its own, and its children; SIGKILL them all
-    after `grace_s`."""
-    if child is None or child.poll() is not None:
-        return
-    os.killpg(child.pid, signal.SIGTERM)
-    try:
-        child.wait(grace_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(child.pid, signal.SIGKILL)
-        child.wait()
-
-
-def _log_tail(path: Path) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-15:])
 
 
 def _loopback_tls(directory: Path, ca_name: str) -> None:
@@ -86,52 +70,6 @@ def _loopback_tls(directory: Path, ca_name: str) -> None:
     (directory / "ca.crt").write_bytes(authority.pair.cert_pem)
     (directory / "tls.crt").write_bytes(serving.cert_pem)
     (directory / "tls.key").write_bytes(serving.key_pem)
-
-
-class _LocalServer:
-    """A server process of ours: started with its output in `log`, stopped with its group."""
-
-    name = "server"
-    log: Path
-
-    def __init__(self) -> None:
-        self._child: subprocess.Popen[bytes] | None = None
-
-    def _start(
-        self,
-        command: list[str],
-        ready: Callable[[], bool],
-        timeout_s: float,
-        *,
-        env: dict[str, str] | None = None,
-        cwd: Path | None = None,
-    ) -> None:
-        with self.log.open("ab") as log:
-            self._child = subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                env=env,
-                cwd=cwd,
-            )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and self._child.poll() is None:
-            if ready():
-                return
-            time.sleep(0.1)
-        self.down()
-        raise StorageServerError(
-            f"{self.name} did not start; last log lines:\n" + _log_tail(self.log)
-        )
-
-    def _log_says(self, text: str) -> bool:
-        return text in self.log.read_text(errors="replace")
-
-    def down(self) -> None:
-        stop_group(self._child)
-        self._child = None
 
 
 @dataclass(frozen=True)
@@ -149,7 +87,7 @@ class SeaweedPorts:
         return self.first + 1
 
 
-class SeaweedFS(_LocalServer):
+class SeaweedFS(_StorageServer):
     name = "SeaweedFS"
 
     def __init__(
@@ -241,7 +179,7 @@ class SeaweedFS(_LocalServer):
             client.close()
 
 
-class Azurite(_LocalServer):
+class Azurite(_StorageServer):
     name = "Azurite"
 
     def __init__(self, root: Path, port: int = 17360) -> None:
@@ -294,7 +232,7 @@ process.on("SIGTERM", stop); process.on("SIGINT", stop);
 """
 
 
-class Miniflare(_LocalServer):
+class Miniflare(_StorageServer):
     """Local R2 over HTTPS (self-signed CA) with one bucket; it cannot create buckets."""
 
     name = "Miniflare"

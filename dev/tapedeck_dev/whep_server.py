@@ -23,13 +23,12 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 from tapedeck_dev.binaries import BinaryNotFound, cache_root, run_go
+from tapedeck_dev.local_server import LocalServer
 
 __all__ = [
     "PION_VERSION",
@@ -160,14 +159,18 @@ def ensure_pion_whep() -> Path:
     return binary
 
 
-@dataclass
-class PionWhep:
-    """One loopback Pion whip-whep process: WHIP in at /whip, WHEP out at /whep."""
+class PionWhep(LocalServer):
+    """One loopback Pion whip-whep process: WHIP in at /whip, WHEP out at /whep. Its pid is
+    kept in `root`, so that `tapedeck-dev whep down` stops what `whep up` started."""
 
-    root: Path  # its working directory (the example serves it at /), log and pid
-    port: int
-    token: str | None = None
-    _child: subprocess.Popen[bytes] | None = None
+    name = "Pion's whip-whep"
+    error = WhepServerError
+
+    def __init__(self, root: Path, port: int, token: str | None = None) -> None:
+        super().__init__()
+        self.root, self.port, self.token = root, port, token
+        self.log = root / "whip-whep.log"
+        self._pid_file = root / "whip-whep.pid"
 
     @property
     def url(self) -> str:
@@ -181,55 +184,27 @@ class PionWhep:
     def whip_url(self) -> str:
         return f"{self.url}/whip"
 
-    @property
-    def log(self) -> Path:
-        return self.root / "whip-whep.log"
-
-    @property
-    def _pid_file(self) -> Path:
-        return self.root / "whip-whep.pid"
-
     def up(self) -> None:
         """Start the server unless it already answers; idempotent."""
         if self.is_healthy():
             return
         binary = ensure_pion_whep()
         self.root.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, **{LISTEN_ENV: f"127.0.0.1:{self.port}"})
-        env.pop(TOKEN_ENV, None)
+        env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+        env[LISTEN_ENV] = f"127.0.0.1:{self.port}"
         if self.token:
             env[TOKEN_ENV] = self.token
-        with self.log.open("ab") as log:
-            self._child = subprocess.Popen(
-                [str(binary)],
-                cwd=self.root,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,
-            )
+        self._start([str(binary)], self.is_healthy, 15, env=env, cwd=self.root)
+        assert self._child is not None
         self._pid_file.write_text(str(self._child.pid))
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.is_healthy():
-                return
-            if self._child.poll() is not None:
-                break
-            time.sleep(0.05)
-        tail = self.log.read_text(errors="replace").splitlines()[-20:]
-        raise WhepServerError("Pion's whip-whep did not start; last log lines:\n" + "\n".join(tail))
 
     def down(self) -> None:
-        """Stop it (SIGKILL: it has no state worth a clean exit)."""
-        if self._pid_file.exists():
-            pid = int(self._pid_file.read_text())
+        """Stop it, also when another process started it (by the pid in `root`)."""
+        if self._child is None and self._pid_file.exists():
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            self._pid_file.unlink()
-        if self._child is not None:
-            self._child.wait(timeout=10)
-            self._child = None
+                os.killpg(int(self._pid_file.read_text()), signal.SIGKILL)
+        super().down()
+        self._pid_file.unlink(missing_ok=True)
 
     def is_healthy(self) -> bool:
         """The example answers OPTIONS on /whep (its CORS preflight) without a token."""

@@ -7,8 +7,6 @@ It prints `PUBLISHED <time.time()>` once ICE connected and `LEFT <time>` when it
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 import sys
 import time
 
@@ -17,6 +15,7 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
 from tapedeck_bot.webrtc import restrict_host_candidates, rtc_configuration
 from tapedeck_dev.media import COLORS, ColorTrack, MediaClock, ToneTrack
+from tapedeck_dev.participant import until_signalled
 
 __all__ = ["WhipFailed", "publish", "run_whip_publisher", "whip_publisher_command"]
 
@@ -77,12 +76,7 @@ async def run_whip_publisher(
     restrict_host_candidates()
     pc = await publish(url, color, freq, amplitude=amplitude, token=token)
     print(f"PUBLISHED {time.time():.3f}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+    await until_signalled(seconds)
     await pc.close()
     print(f"LEFT {time.time():.3f}", flush=True)
 
