@@ -343,3 +343,128 @@ def test_a_failed_join_hangs_up_the_sessions_the_other_endpoints_got() -> None:
         asyncio.run(server.run(scenario))
     assert ("DELETE", "/a/session") in [(m, p) for m, p, *_ in server.seen]
     assert all(p.attempt is None for p in meeting._participants)
+
+
+class Events:
+    """A MeetingSink that keeps what it was told, in order, with the clock's times."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, float]] = []
+        self.got_frame, self.got_left = asyncio.Event(), asyncio.Event()
+
+    def participant_joined(self, participant: Any, at: float) -> None:
+        self.calls.append(("joined", participant.peer_id, at))
+
+    def participant_left(self, peer_id: str, at: float) -> None:
+        self.calls.append(("left", peer_id, at))
+        self.got_left.set()
+
+    def media_frame(self, peer_id: str, kind: str, frame: Any, arrival: float) -> None:
+        self.got_frame.set()
+        self.last_frame = arrival
+
+    def encoded_frame(self, peer_id: str, kind: str, encoded: Any, arrival: float) -> None:
+        pass
+
+    def sender_report(self, peer_id: str, kind: str, ntp_seconds: float, pts: int) -> None:
+        pass
+
+    def source_changed(self, peer_id: str, kind: str) -> None:
+        self.calls.append(("source_changed", peer_id, 0.0))
+
+    def media_interrupted(self, peer_id: str, at: float) -> None:
+        self.calls.append(("interrupted", peer_id, at))
+
+    def media_restored(self, peer_id: str, at: float) -> None:
+        self.calls.append(("restored", peer_id, at))
+
+
+class Publishing:
+    """A WHEP endpoint whose first session sends silence from an aiortc PeerConnection; the
+    later offers get `then` (a status). `cut()` ends the first session's media."""
+
+    def __init__(self, then: int) -> None:
+        self.then, self.remotes = then, list[RTCPeerConnection]()
+
+    async def offer(self, request: web.Request) -> web.Response:
+        if self.remotes:
+            return web.Response(status=self.then)
+        from aiortc.mediastreams import AudioStreamTrack
+
+        remote = RTCPeerConnection()
+        self.remotes.append(remote)
+        remote.addTrack(AudioStreamTrack())
+        await remote.setRemoteDescription(RTCSessionDescription(await request.text(), "offer"))
+        await remote.setLocalDescription(await remote.createAnswer())
+        headers = {"Location": "/session"}
+        return web.Response(status=201, text=remote.localDescription.sdp, headers=headers)
+
+    async def cut(self) -> None:
+        for remote in self.remotes:
+            await remote.close()
+
+
+@pytest.fixture
+def loopback_ice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """aioice leaves 127.0.0.1 out; both PeerConnections here are on loopback."""
+    import aioice.ice
+
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
+
+
+def _meeting(server: Server, **kwargs: Any) -> WhepMeeting:
+    from tapedeck_bot.receiving import Delivery
+
+    stream = WhepStream(f"{server.url}/whep", "stage", token="t", token_field="the token")
+    return WhepMeeting(
+        [stream],
+        delivery=Delivery(decoded=frozenset({"audio"})),
+        stall_s=0.5,
+        retry_delays_s=(0.2,),
+        **kwargs,
+    )
+
+
+@pytest.mark.usefixtures("loopback_ice")
+def test_a_lost_stream_is_a_gap_then_a_leave_dated_to_its_last_frame() -> None:
+    endpoint = Publishing(then=503)  # the server stays away
+    server = Server({("POST", "/whep"): endpoint.offer, ("DELETE", "/session"): _answer(204)})
+    meeting, sink = _meeting(server, idle_timeout_s=1.5), Events()
+
+    async def scenario() -> None:
+        await meeting.join()
+        running = asyncio.create_task(meeting.run(sink))  # type: ignore[arg-type]
+        await sink.got_frame.wait()
+        await asyncio.sleep(1.0)
+        await endpoint.cut()
+        await sink.got_left.wait()
+        await meeting.leave()
+        running.cancel()
+
+    asyncio.run(asyncio.wait_for(server.run(scenario), 30))
+    names = [name for name, *_ in sink.calls]
+    assert names == ["joined", "interrupted", "left"]
+    (_, _, joined), (_, _, lost), (_, _, left) = sink.calls
+    assert lost == left == sink.last_frame  # both dated to the last frame, not when noticed
+    assert lost - joined > 0.9
+    posts = [m for m, *_ in server.seen if m == "POST"]
+    assert len(posts) >= 2  # it tried to reconnect, with backoff, until the idle timeout
+
+
+@pytest.mark.usefixtures("loopback_ice")
+def test_a_refused_token_while_reconnecting_ends_the_recording() -> None:
+    endpoint = Publishing(then=401)
+    server = Server({("POST", "/whep"): endpoint.offer, ("DELETE", "/session"): _answer(204)})
+    meeting, sink = _meeting(server), Events()
+
+    async def scenario() -> None:
+        await meeting.join()
+        running = asyncio.create_task(meeting.run(sink))  # type: ignore[arg-type]
+        await sink.got_frame.wait()
+        await endpoint.cut()
+        await asyncio.wait_for(running, 10)
+
+    with pytest.raises(MeetingAccessDenied, match=r"HTTP 401.*check the token in the token"):
+        asyncio.run(server.run(scenario))
+    deletes = [p for m, p, *_ in server.seen if m == "DELETE"]
+    assert deletes == ["/session"]  # the lost session was ended before the new offer

@@ -182,6 +182,8 @@ class WhepClient:
                 aiohttp.ClientSession(timeout=self.timeout) as http,
                 http.patch(session.location, data=fragment.encode(), headers=headers) as response,
             ):
+                if 400 <= response.status < 500 and response.status not in _TRANSIENT:
+                    raise WhepRefused(session.location, response.status, response.reason or "")
                 if response.status not in (200, 204):
                     raise WhepUnavailable(
                         f"WHEP session {session.location} refused the candidates: "
@@ -219,8 +221,10 @@ def _error(exc: BaseException) -> str:
 
 
 async def _text(response: aiohttp.ClientResponse) -> str:
-    """The body as text, at most `_BODY_LIMIT` bytes (an SDP is a few kB)."""
-    body = await response.content.read(_BODY_LIMIT + 1)
-    if len(body) > _BODY_LIMIT:
-        raise WhepUnavailable(f"WHEP answer from {response.url} is over {_BODY_LIMIT} bytes")
+    """The whole body as text, at most `_BODY_LIMIT` bytes (an SDP is a few kB)."""
+    body = bytearray()
+    async for chunk in response.content.iter_any():
+        body += chunk
+        if len(body) > _BODY_LIMIT:
+            raise WhepUnavailable(f"WHEP answer from {response.url} is over {_BODY_LIMIT} bytes")
     return body.decode("utf-8", errors="replace")

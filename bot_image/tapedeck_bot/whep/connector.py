@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from aiortc import RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
+from aiortc.rtcicetransport import parse_stun_turn_uri
 from aiortc.sdp import candidate_from_sdp
 
 from tapedeck_bot.aiortc_patches import check_aiortc
@@ -57,6 +59,11 @@ _STALL_S = 2.0  # no frame for this long: the session is lost (audio alone flows
 _CHECK_S = 0.1
 _DELETE_TIMEOUT_S = 3.0
 _LEAVE_TIMEOUT_S = 5.0
+# A new session for a participant whose media is lost, that never gets a frame: replaced
+# after this long (a server may tie a session to a stream that was published again).
+_FIRST_FRAME_S = 10.0
+# What aiortc raises for an answer or ICE server it cannot use: the server's fault, retried.
+_UNUSABLE = (ValueError, IndexError, InvalidAccessError, InvalidStateError, OperationError)
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,20 @@ class _Participant:
     def info(self) -> ParticipantInfo:
         s = self.stream
         return ParticipantInfo(peer_id=s.user_id, user_id=s.user_id, display_name=s.display_name)
+
+
+def _usable(servers: list[IceServer]) -> list[IceServer]:
+    """The announced ICE servers aiortc can use (it refuses some valid URLs, e.g. with
+    `?transport=` on a STUN URL); the others are left out, with a warning."""
+    usable = []
+    for server in servers:
+        try:
+            parse_stun_turn_uri(server.url)
+        except ValueError:
+            log.warning("announced ICE server left out", extra={"url": server.url})
+            continue
+        usable.append(server)
+    return usable
 
 
 def _refusal(stream: WhepStream, error: WhepRefused) -> MeetingError:
@@ -182,7 +203,10 @@ class WhepMeeting:
         loop hangs its own session up, also a session it was opening."""
         self._leaving.set()
         if self._loops:
-            await asyncio.wait(self._loops, timeout=_LEAVE_TIMEOUT_S)
+            _, pending = await asyncio.wait(self._loops, timeout=_LEAVE_TIMEOUT_S)
+            for task in pending:  # still opening a session: it is discarded as it is cancelled
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         await asyncio.gather(*(self._hang_up(p) for p in self._participants))
 
     # -- sessions -------------------------------------------------------------------------------
@@ -212,14 +236,16 @@ class WhepMeeting:
         announced = attempt.session.ice_servers
         if announced and announced != servers:
             participant.announced = announced
-            await self._discard(participant.client, attempt)
+            await asyncio.shield(self._discard(participant.client, attempt))
             attempt = await self._offer(participant, announced)
         return attempt
 
     async def _offer(self, participant: _Participant, servers: list[IceServer]) -> _Attempt:
         """Offer, take the answer, trickle if the server wants candidates it did not get."""
-        ice = [RTCIceServer(urls=s.url, username=s.username, credential=s.credential)
-               for s in servers]  # fmt: skip
+        ice = [
+            RTCIceServer(urls=s.url, username=s.username, credential=s.credential)
+            for s in _usable(servers)
+        ]
         attempt = _Attempt(RTCPeerConnection(rtc_configuration(self.ice_servers, ice)))
         pc, client = attempt.pc, participant.client
         attempt.media = PeerMedia(
@@ -231,22 +257,23 @@ class WhepMeeting:
             lambda arrival: self._on_media(participant, attempt, arrival),
         )
         try:
-            for kind in sorted(self.delivery.kinds):
-                pc.addTransceiver(kind, direction="recvonly")
-            await pc.setLocalDescription(await pc.createOffer())
-            attempt.kinds = {t.mid or "": cast(StreamKind, t.kind) for t in pc.getTransceivers()}
-            attempt.session = session = await client.offer(pc.localDescription.sdp)
             try:
+                for kind in sorted(self.delivery.kinds):
+                    pc.addTransceiver(kind, direction="recvonly")
+                await pc.setLocalDescription(await pc.createOffer())
+                attempt.kinds = {
+                    t.mid or "": cast(StreamKind, t.kind) for t in pc.getTransceivers()
+                }
+                attempt.session = session = await client.offer(pc.localDescription.sdp)
                 await pc.setRemoteDescription(RTCSessionDescription(session.answer, "answer"))
                 attempt.media.tap()
                 if session.accepts_trickle and not candidates_of(session.answer):
-                    theirs = await client.trickle(
-                        session, trickle_fragment(pc.localDescription.sdp)
-                    )
-                    await self._add_candidates(pc, theirs)
-            except (ValueError, IndexError) as exc:  # aiortc's SDP parsers
+                    fragment = trickle_fragment(pc.localDescription.sdp)
+                    await self._add_candidates(pc, await client.trickle(session, fragment))
+            except _UNUSABLE as exc:
                 raise WhepUnavailable(
-                    f"WHEP endpoint {participant.stream.url} answered SDP aiortc cannot use: {exc}"
+                    f"WHEP endpoint {participant.stream.url}: aiortc cannot use what it "
+                    f"announced or answered: {type(exc).__name__}: {exc}"
                 ) from exc
         except BaseException:
             await asyncio.shield(self._discard(client, attempt))
@@ -279,13 +306,17 @@ class WhepMeeting:
                     except WhepUnavailable as exc:
                         log.warning("whep unavailable; retrying", extra={"error": str(exc)})
                     if participant.attempt is None:
-                        delays = self.retry_delays_s or (_CHECK_S,)
-                        await self._wait(delays[min(failures, len(delays) - 1)])
+                        await self._wait(self._backoff(failures))
                         failures += 1
                         continue
-                failures = 0
-                await self._receive(participant, participant.attempt, sink)
+                attempt = participant.attempt
+                await self._receive(participant, attempt, sink)
                 await self._hang_up(participant)
+                if attempt.restored:  # backoff again only after a session that worked
+                    failures = 0
+                else:
+                    await self._wait(self._backoff(failures))
+                    failures += 1
         finally:
             await asyncio.shield(self._hang_up(participant))
 
@@ -298,12 +329,15 @@ class WhepMeeting:
         if participant.present:  # a new session: its RTP clocks are not the last one's
             for kind in set(attempt.kinds.values()):
                 sink.source_changed(participant.peer, kind)
+        started = self.clock.monotonic()
         while not self._leaving.is_set():
             now, last = self.clock.monotonic(), participant.last_media
             if attempt.pc.connectionState in ("failed", "closed"):
                 reason = f"ICE {attempt.pc.connectionState}"
             elif attempt.restored and last is not None and now - last > self.stall_s:
                 reason = f"no media for {now - last:.1f} s"
+            elif participant.interrupted and now - started > max(self.stall_s, _FIRST_FRAME_S):
+                reason = "no media in a new session"
             else:
                 await self._wait(_CHECK_S)
                 continue
@@ -343,6 +377,10 @@ class WhepMeeting:
                     log.info("whep participant left: no media", extra={"user_id": p.peer})
             await self._wait(_CHECK_S)
 
+    def _backoff(self, failures: int) -> float:
+        delays = self.retry_delays_s or (_CHECK_S,)
+        return delays[min(failures, len(delays) - 1)]
+
     async def _wait(self, seconds: float) -> None:
         """`seconds` on the clock, or less if we leave meanwhile."""
         end = self.clock.monotonic() + seconds
@@ -351,8 +389,8 @@ class WhepMeeting:
 
     async def _hang_up(self, participant: _Participant) -> None:
         attempt, participant.attempt = participant.attempt, None
-        if attempt is not None:
-            await self._discard(participant.client, attempt)
+        if attempt is not None:  # shielded: once taken out, nobody else would close it
+            await asyncio.shield(self._discard(participant.client, attempt))
 
     async def _discard(self, client: WhepClient, attempt: _Attempt) -> None:
         """Close an attempt's PeerConnection and DELETE its session, if it got one."""
