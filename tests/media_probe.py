@@ -73,6 +73,31 @@ def frames_at(path: Path, times: list[float]) -> dict[float, np.ndarray]:
     return out
 
 
+def ocr(image: np.ndarray, *, single_char: bool = False) -> str:
+    """What tesseract reads in an rgb24 image (one line, or one character), scaled up 3x:
+    it reads best at letters about 30 px high."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from PIL import Image
+
+    tesseract = shutil.which("tesseract")
+    assert tesseract is not None, "tesseract is not installed: apt-get install tesseract-ocr"
+    picture = Image.fromarray(image).convert("L")
+    picture = picture.resize((picture.width * 3, picture.height * 3), Image.Resampling.LANCZOS)
+    with tempfile.NamedTemporaryFile(suffix=".png") as png:
+        picture.save(png.name)
+        read = subprocess.run(
+            [tesseract, png.name, "stdout", "--psm", "10" if single_char else "7"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+    return read.stdout.strip()
+
+
 def nearest_colour(rgb: np.ndarray) -> str:
     return min(COLORS, key=lambda name: float(np.sum((np.array(COLORS[name]) - rgb) ** 2)))
 

@@ -106,6 +106,8 @@ def _record(args: argparse.Namespace) -> int:
                 "layout": args.layout,
             },
             "audio": {"codec": args.audio_codec, "channels": args.channels},
+            "labels": args.labels,
+            "speakerHighlight": args.speaker_highlight,
         }
     )
     users = [u for u in (args.track_users or "").split(",") if u]
@@ -208,6 +210,18 @@ def main(argv: list[str] | None = None) -> int:
     record.add_argument("--audio-codec", choices=["AAC", "OPUS", "VORBIS"])
     record.add_argument("--channels", type=int, choices=[1, 2], default=2)
     record.add_argument("--layout", choices=["grid", "speaker"], default="grid")
+    record.add_argument(
+        "--labels",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="names on the tiles",
+    )
+    record.add_argument(
+        "--speaker-highlight",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a border around the speaker's tile",
+    )
     record.add_argument(
         "--upload",
         metavar="STORAGE",

@@ -16,9 +16,10 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tapedeck_bot.clock import SYSTEM_CLOCK, Clock
+from tapedeck_bot.composite.compositor import Presentation
 from tapedeck_bot.composite.encoder import EncoderSettings
 from tapedeck_bot.composite.pipeline import CompositePipeline
 from tapedeck_bot.contract import (
@@ -70,6 +71,7 @@ class CompositeJob:
     layout: Layout
     name: str  # the object key / file name of the composite
     open_writer: OpenWriter
+    presentation: Presentation = field(default_factory=Presentation)
 
 
 @dataclass(frozen=True)
@@ -248,6 +250,7 @@ class Recorder:
                 job.settings,
                 job.layout,
                 self.clock,
+                presentation=job.presentation,
             )
         if self.tracks is not None:
             mailbox = Mailbox(_MAILBOX_LIMIT)

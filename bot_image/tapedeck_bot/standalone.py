@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from tapedeck_bot.aiortc_patches import AiortcIncompatible
+from tapedeck_bot.composite.compositor import Presentation
 from tapedeck_bot.composite.encoder import EXTENSIONS, EncoderSettings
 from tapedeck_bot.contract import (
     PIN_ENV,
@@ -146,6 +147,7 @@ def _jobs(
             job.composite.video.layout,
             out.name,
             into(out.parent),
+            Presentation(job.composite.labels, job.composite.speaker_highlight),
         )
     tracks = None
     if job.tracks is not None and job.tracks_dir is not None:

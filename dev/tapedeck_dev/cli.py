@@ -89,6 +89,12 @@ def _whip_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _span(text: str) -> tuple[float, float]:
+    """ "START:SECONDS" -> (start, end)."""
+    start, seconds = (float(x) for x in text.split(":"))
+    return start, start + seconds
+
+
 def _floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",") if x]
 
@@ -110,6 +116,8 @@ def _participant(args: argparse.Namespace) -> int:
             videocodec=args.codec,
             amplitude=args.amplitude,
             loss=AudioLoss.parse(args.drop_audio, args.audio_loss) if lossy else None,
+            video=not args.audio_only,
+            video_off=_span(args.video_off) if args.video_off else None,
         )
     )
     return 0
@@ -287,6 +295,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     participant.add_argument(
         "--audio-loss", type=float, default=0.0, help="lose this share of audio packets, 0..1"
+    )
+    participant.add_argument("--audio-only", action="store_true", help="publish no video")
+    participant.add_argument(
+        "--video-off",
+        metavar="START:SECONDS",
+        help="turn the camera off for SECONDS, START seconds after publishing",
     )
     participant.set_defaults(func=_participant)
 

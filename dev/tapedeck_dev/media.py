@@ -63,7 +63,8 @@ class MediaClock:
 
 class ColorTrack(MediaStreamTrack):
     """Solid colour with a moving white bar; in `sync` mode the colour dimmed to a third, with
-    a white frame each second."""
+    a white frame each second. During `off` (seconds after the start) no frame is sent, as
+    when a camera is turned off."""
 
     kind = "video"
 
@@ -76,9 +77,11 @@ class ColorTrack(MediaStreamTrack):
         height: int = 360,
         fps: int = 30,
         sync: bool = False,
+        off: tuple[float, float] | None = None,
     ) -> None:
         super().__init__()
         self.width, self.height, self.fps, self.sync = width, height, fps, sync
+        self.off = off
         self.clock = clock
         shade = (rgb[0] // 3, rgb[1] // 3, rgb[2] // 3) if sync else rgb
         y, u, v = rgb_to_yuv(shade)
@@ -97,6 +100,8 @@ class ColorTrack(MediaStreamTrack):
         self._n = 0
 
     async def recv(self) -> VideoFrame:
+        if self.off is not None and self.off[0] <= self._n / self.fps < self.off[1]:
+            self._n = round(self.off[1] * self.fps)  # the camera is off until then
         await self.clock.wait_until(self._n / self.fps)
         n = self._n
         self._n += 1

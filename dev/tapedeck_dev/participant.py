@@ -76,6 +76,8 @@ class Publisher:
     videocodec: str | None = None
     amplitude: float = 0.3
     loss: AudioLoss | None = None
+    video: bool = True  # False: audio only
+    video_off: tuple[float, float] | None = None  # the camera off in this span
     feed_id: int | None = None
 
     async def start(self) -> int:
@@ -88,13 +90,8 @@ class Publisher:
         self._pc = RTCPeerConnection(rtc_configuration())
         clock = MediaClock()
         self._pc.addTrack(ToneTrack(self.freq, clock, amplitude=self.amplitude, sync=self.sync))
-        video = self._pc.addTransceiver(
-            ColorTrack(COLORS[self.color], clock, sync=self.sync), direction="sendonly"
-        )
-        if self.videocodec:
-            wanted = f"video/{self.videocodec.upper()}"
-            codecs = RTCRtpSender.getCapabilities("video").codecs
-            video.setCodecPreferences([c for c in codecs if c.mimeType in (wanted, "video/rtx")])
+        if self.video:
+            self._add_video(clock)
         await self._pc.setLocalDescription(await self._pc.createOffer())
         body = {"request": "publish", "display": self.display}
         data, jsep = await self._handle.message(
@@ -105,6 +102,14 @@ class Publisher:
         if self.loss is not None:
             drop_audio(self._pc, self.loss)
         return self.feed_id
+
+    def _add_video(self, clock: MediaClock) -> None:
+        track = ColorTrack(COLORS[self.color], clock, sync=self.sync, off=self.video_off)
+        video = self._pc.addTransceiver(track, direction="sendonly")
+        if self.videocodec:
+            wanted = f"video/{self.videocodec.upper()}"
+            codecs = RTCRtpSender.getCapabilities("video").codecs
+            video.setCodecPreferences([c for c in codecs if c.mimeType in (wanted, "video/rtx")])
 
     async def stop(self) -> None:
         with contextlib.suppress(Exception):  # leaving a room that is already gone is fine
@@ -141,6 +146,8 @@ async def run_participant(
     videocodec: str | None,
     amplitude: float = 0.3,
     loss: AudioLoss | None = None,
+    video: bool = True,
+    video_off: tuple[float, float] | None = None,
 ) -> None:
     restrict_host_candidates()
     publisher = Publisher(
@@ -153,6 +160,8 @@ async def run_participant(
         videocodec=videocodec,
         amplitude=amplitude,
         loss=loss,
+        video=video,
+        video_off=video_off,
     )
     feed = await publisher.start()
     print(f"PUBLISHED {feed} {display} {time.time():.3f}", flush=True)
@@ -173,6 +182,8 @@ def participant_command(
     amplitude: float | None = None,
     drop_audio: str | None = None,
     audio_loss: float | None = None,
+    audio_only: bool = False,
+    video_off: tuple[float, float] | None = None,
 ) -> list[str]:
     """The `tapedeck-dev participant` command line of planned participant `index`."""
     display, color, planned = participant_plan(index + 1)[index]
@@ -204,6 +215,10 @@ def participant_command(
         args += ["--drop-audio", drop_audio]
     if audio_loss:
         args += ["--audio-loss", str(audio_loss)]
+    if audio_only:
+        args.append("--audio-only")
+    if video_off:
+        args += ["--video-off", f"{video_off[0]}:{video_off[1] - video_off[0]}"]
     return args
 
 

@@ -107,6 +107,8 @@ class Meeting:
         amplitude: float | None = None,
         drop_audio: str | None = None,
         audio_loss: float | None = None,
+        audio_only: bool = False,
+        video_off: tuple[float, float] | None = None,
     ) -> Participant:
         """`drop_audio` ("START:SECONDS,…" after publishing) and `audio_loss` (a share)
         lose audio packets on the way to Janus."""
@@ -122,6 +124,8 @@ class Meeting:
             amplitude=amplitude,
             drop_audio=drop_audio,
             audio_loss=audio_loss,
+            audio_only=audio_only,
+            video_off=video_off,
         )
         proc = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ENV

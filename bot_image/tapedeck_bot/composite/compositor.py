@@ -1,22 +1,52 @@
 """Paint participants' frames into one yuv420p canvas, never leaving yuv420p.
 
 Each incoming frame is scaled (swscale, one thread) once per tile size and cached, so a
-frame shown for several output ticks is scaled once. Empty areas are black.
+frame shown for several output ticks is scaled once. Empty areas are black. Someone without
+current video gets an initials tile; each tile gets its name label and the speaker a border
+(`overlays.py`), all rendered once and cached.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from av import VideoFrame
 from av.video.reformatter import Interpolation
 
 from tapedeck_bot.composite.layout import Cell, fit
+from tapedeck_bot.composite.overlays import (
+    Overlay,
+    avatar,
+    blend,
+    label,
+    label_height,
+    paint_border,
+)
 
-__all__ = ["Compositor"]
+__all__ = ["Compositor", "Presentation", "Tile"]
 
 _BLACK_Y, _NEUTRAL_UV = 16, 128
+_AVATAR_ASPECT = (16, 9)
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """What is drawn over the video: `composite.labels`, `composite.speakerHighlight`."""
+
+    labels: bool = True
+    speaker_highlight: bool = True
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A participant's cell, their current frame (None: no video now) and their name."""
+
+    cell: Cell
+    frame: VideoFrame | None
+    name: str
+    user_id: str
 
 
 def _plane(frame: VideoFrame, index: int) -> np.ndarray:
@@ -32,12 +62,15 @@ class Compositor:
     copy a frame in when it is sent, so the next tick may paint over it. The background is
     painted again only when the painted rectangles change."""
 
-    def __init__(self, width: int, height: int) -> None:
+    def __init__(self, width: int, height: int, presentation: Presentation | None = None) -> None:
         self.width, self.height = width, height
+        self.presentation = presentation or Presentation()
         self._frame = VideoFrame(width, height, "yuv420p")
         self._y, self._u, self._v = (_plane(self._frame, i) for i in range(3))
         self._painted: tuple[tuple[int, int, int, int], ...] | None = None
         self._scaled: dict[str, tuple[VideoFrame, tuple[int, int], VideoFrame]] = {}
+        self._labels: dict[tuple[str, int, int], Overlay] = {}
+        self._avatars: dict[tuple[str, str, int, int], VideoFrame] = {}
 
     def _scale(self, key: str, frame: VideoFrame, width: int, height: int) -> VideoFrame:
         cached = self._scaled.get(key)
@@ -56,24 +89,51 @@ class Compositor:
         self._scaled[key] = (frame, (width, height), scaled)
         return scaled
 
-    def compose(self, tiles: Sequence[tuple[Cell, VideoFrame | None]]) -> VideoFrame:
-        """The output frame; a cell without a frame stays black."""
-        for key in set(self._scaled) - {cell.participant for cell, _ in tiles}:
+    def compose(self, tiles: Sequence[Tile], speaker: str | None = None) -> VideoFrame:
+        """The output frame; `speaker` (a participant) gets a border when highlighted."""
+        for key in set(self._scaled) - {t.cell.participant for t in tiles}:
             del self._scaled[key]
-        shown = [
-            (cell, frame, fit(cell, frame.width, frame.height))
-            for cell, frame in tiles
-            if frame is not None
-        ]
-        painted = tuple(rect for _, _, rect in shown)
+        shown = [(tile, self._picture(tile)) for tile in tiles]
+        painted = tuple(rect for _, (_, rect) in shown)
         if painted != self._painted:  # else every pixel outside them is black already
             self._y.fill(_BLACK_Y)
             self._u.fill(_NEUTRAL_UV)
             self._v.fill(_NEUTRAL_UV)
             self._painted = painted
-        for cell, frame, (x, y, w, h) in shown:
-            scaled = self._scale(cell.participant, frame, w, h)
+        planes = (self._y, self._u, self._v)
+        for tile, (picture, (x, y, w, h)) in shown:
+            scaled = self._scale(tile.cell.participant, picture, w, h)
             self._y[y : y + h, x : x + w] = _plane(scaled, 0)
             self._u[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] = _plane(scaled, 1)
             self._v[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] = _plane(scaled, 2)
+            if self.presentation.labels:
+                self._label(tile.name, (x, y, w, h))
+            highlight = self.presentation.speaker_highlight and len(tiles) > 1
+            if highlight and tile.cell.participant == speaker:
+                paint_border(planes, (x, y, w, h), min(w, h) // 60)
         return self._frame
+
+    def _picture(self, tile: Tile) -> tuple[VideoFrame, tuple[int, int, int, int]]:
+        """The frame to paint and where: the video, or else the initials tile."""
+        if tile.frame is not None:
+            return tile.frame, fit(tile.cell, tile.frame.width, tile.frame.height)
+        rect = fit(tile.cell, *_AVATAR_ASPECT)
+        key = (tile.name, tile.user_id, rect[2], rect[3])
+        if key not in self._avatars:
+            if len(self._avatars) > 64:  # people come and go: keep the cache bounded
+                self._avatars.clear()
+            self._avatars[key] = avatar(tile.name, tile.user_id, rect[2], rect[3])
+        return self._avatars[key], rect
+
+    def _label(self, name: str, rect: tuple[int, int, int, int]) -> None:
+        """The name at the tile's bottom left, inside it."""
+        x, y, w, h = rect
+        height = label_height(h)
+        margin = max(2, height // 4) // 2 * 2
+        key = (name, height, w - 2 * margin)
+        if key not in self._labels:
+            if len(self._labels) > 256:
+                self._labels.clear()
+            self._labels[key] = label(name, height, w - 2 * margin)
+        overlay = self._labels[key]
+        blend((self._y, self._u, self._v), overlay, x + margin, y + h - margin - overlay.height)

@@ -9,6 +9,8 @@ import numpy as np
 
 __all__ = ["SpeakerTracker", "mix"]
 
+_SPEAKING_LEVEL = 0.003  # RMS in full-scale units
+
 
 def mix(blocks: list[np.ndarray], channels: int) -> np.ndarray:
     """Sum n x 2 int16 blocks without wrapping; `channels` 1 averages left and right."""
@@ -41,6 +43,13 @@ class SpeakerTracker:
     _levels: dict[str, float] = field(default_factory=dict)
     _candidate: str | None = None
     _candidate_since: float = 0.0
+
+    @property
+    def speaking(self) -> str | None:
+        """The speaker, if they are heard at all (above about -50 dBFS): silence has none."""
+        if self.speaker is None or self._levels.get(self.speaker, 0.0) < _SPEAKING_LEVEL:
+            return None
+        return self.speaker
 
     def update(self, now: float, levels: Mapping[str, float]) -> str | None:
         alpha = min(1.0, self.block_s / self.smoothing_s)

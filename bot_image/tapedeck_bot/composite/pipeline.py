@@ -15,7 +15,7 @@ import numpy as np
 from av import VideoFrame
 
 from tapedeck_bot.clock import Clock
-from tapedeck_bot.composite.compositor import Compositor
+from tapedeck_bot.composite.compositor import Compositor, Presentation, Tile
 from tapedeck_bot.composite.encoder import CompositeEncoder, EncoderSettings
 from tapedeck_bot.composite.layout import layout_cells
 from tapedeck_bot.composite.mixer import SpeakerTracker, level, mix
@@ -30,7 +30,17 @@ from tapedeck_bot.media.writer import OutputWriter
 __all__ = ["CompositePipeline"]
 
 BLOCK = 960  # 20 ms of audio
-_STALE_VIDEO_S = 2.0  # a feed silent this long (e.g. its sender was killed) shows black
+_EVERYTHING_SHOWN = Presentation()
+_STALE_VIDEO_S = 2.0  # a feed silent this long (its camera off, its sender gone): initials
+
+
+def _user(presence: Presence) -> str:
+    return presence.info.user_id
+
+
+def _name(presence: Presence) -> str:
+    """What a tile's label says: the display name, else the user id."""
+    return presence.info.display_name or presence.info.user_id
 
 
 @dataclass
@@ -51,11 +61,12 @@ class CompositePipeline(Stage):
         layout: Layout,
         clock: Clock,
         *,
+        presentation: Presentation = _EVERYTHING_SHOWN,
         delay_s: float = 2.5,
     ) -> None:
         self.t0, self.mailbox, self.control, self.writer = t0, mailbox, control, writer
         self.settings, self.layout, self.delay_s = settings, layout, delay_s
-        self._compositor = Compositor(settings.width, settings.height)
+        self._compositor = Compositor(settings.width, settings.height, presentation)
         self._speakers = SpeakerTracker()
         self._silence = np.zeros((BLOCK, 2), np.int16)
         self._tiles: dict[str, _Tile] = {}  # by session, in join order
@@ -143,9 +154,16 @@ class CompositePipeline(Stage):
             self.settings.height,
             speaker=self._speakers.speaker,
         )
-        self._encoder.encode_video(
-            self._compositor.compose([(c, frames[c.participant]) for c in cells])
-        )
+        tiles = [
+            Tile(
+                c,
+                frames[c.participant],
+                _name(self._tiles[c.participant].presence),
+                _user(self._tiles[c.participant].presence),
+            )
+            for c in cells
+        ]
+        self._encoder.encode_video(self._compositor.compose(tiles, self._speakers.speaking))
 
     def _audio_tick(self, index: int, t: float) -> None:
         assert self._encoder is not None

@@ -209,6 +209,13 @@ class CompositeSpec(CamelModel):
     enabled: bool = True
     video: CompositeVideo = CompositeVideo()
     audio: CompositeAudio = CompositeAudio()
+    labels: bool = Field(
+        default=True,
+        description="each tile shows the participant's name; off for video you post-process",
+    )
+    speaker_highlight: bool = Field(
+        default=True, description="a border around the tile of whoever is speaking"
+    )
 
     @model_validator(mode="after")
     def _codecs_fit_container(self) -> CompositeSpec:
