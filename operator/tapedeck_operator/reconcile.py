@@ -68,9 +68,11 @@ def _needed_keys(spec: RecordingSpec, settings: OperatorSettings) -> dict[str, s
     storage = effective_storage(spec, settings)
     if storage is not None:
         needed[storage.secret_ref.name] = set(storage_secret_keys(storage.type))
-    janus = spec.meeting.janus
-    if janus is not None and janus.pin_secret_ref is not None:
-        needed.setdefault(janus.pin_secret_ref.name, set()).add(janus.pin_secret_ref.key)
+    refs = [spec.meeting.janus.pin_secret_ref] if spec.meeting.janus else []
+    refs += [e.token_secret_ref for e in spec.meeting.whep.endpoints] if spec.meeting.whep else []
+    for ref in refs:
+        if ref is not None:
+            needed.setdefault(ref.name, set()).add(ref.key)
     return needed
 
 

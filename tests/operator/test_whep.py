@@ -169,3 +169,15 @@ def test_refused_whep_endpoints_end_errored_with_the_message_and_no_retry(
         assert cluster.status(name)["attempts"] == 1
         assert len(cluster.bot_pods(name)) <= 1
     assert not list(bucket.list_objects(f"{cluster.namespace}/"))
+
+    # A token Secret without the key named is caught before any pod starts.
+    keyless = {"url": guarded.server.whep_url, "tokenSecretRef": {"name": "stale", "key": "nope"}}
+    manifest = _example([{**keyless, "userId": "stage"}], storage)
+    manifest["metadata"]["name"] = manifest["spec"]["meeting"]["id"] = "keyless"
+    cluster.apply(manifest)
+    status = cluster.wait_phase("keyless", "ERRORED", timeout=60)  # startTimeoutSeconds: 15
+    assert (
+        "Secret 'stale' (spec.meeting.whep.endpoints[0].tokenSecretRef) has no key nope"
+        in (status["error"])
+    )
+    assert not cluster.bot_pods("keyless")
