@@ -10,6 +10,7 @@ from bench.record import record
 SUITES = {
     "control_plane": (control_plane.run, "dev control plane"),
     "composite": (composite.run, "composite recorder"),
+    "overlays": (composite.overlays, "composite presentation (issue: composite presentation)"),
     "tracks": (tracks.run, "track recorder"),
     "upload": (upload.run, "streaming upload"),
     "operator": (operator_scale.run, "operator (issue: operator)"),

@@ -70,6 +70,53 @@ def run() -> list[Figure]:
     return figures
 
 
+def overlays() -> list[Figure]:
+    """4-up H264 with the presentation on (labels, the speaker's border) and off, runs
+    alternating in one invocation."""
+    seconds = WARMUP_S + MEASURE_S + 2
+    with tempfile.TemporaryDirectory() as tmp:
+        janus = janus_server(Path(tmp) / "janus")
+        try:
+            on: list[float] = []
+            off: list[float] = []
+            base = ["--out", "{tmp}/out", "--codec", "H264"]
+            for _ in range(RUNS):
+                off.append(
+                    cores(
+                        record(janus, 4, [*base, "--no-labels", "--no-speaker-highlight"], seconds)
+                    )
+                )
+                on.append(
+                    cores(record(janus, 4, [*base, "--labels", "--speaker-highlight"], seconds))
+                )
+        finally:
+            janus.down()
+    scenario = "4 x 640x360@30 VP8 in, 1280x720@30 H264 out"
+    ratio = statistics.median(on) / statistics.median(off)
+    return [
+        Figure(
+            "composite_h264_720p_4up_overlays_on_cores",
+            statistics.median(on),
+            "cores",
+            f"{scenario}, names and the speaker's border drawn; runs "
+            f"{', '.join(f'{c:.3f}' for c in on)}",
+        ),
+        Figure(
+            "composite_h264_720p_4up_overlays_off_cores",
+            statistics.median(off),
+            "cores",
+            f"{scenario}, --no-labels --no-speaker-highlight; runs "
+            f"{', '.join(f'{c:.3f}' for c in off)}",
+        ),
+        Figure(
+            "composite_overlay_overhead_ratio",
+            ratio,
+            "ratio",
+            "on / off, same invocation (labels and border; the watermark is not implemented yet)",
+        ),
+    ]
+
+
 def _against_baseline(janus: JanusServer, old_env: dict[str, str], seconds: float) -> list[Figure]:
     """4-up H264, runs of today's recorder alternating with the baseline's."""
     args = ["--out", "{tmp}/out", "--codec", "H264"]
