@@ -35,3 +35,14 @@ def test_speaker_switches_only_after_the_hold_time() -> None:
         t += 0.02
     assert switched_at is not None
     assert switched_at - 1.0 >= 1.0  # b became loudest within the smoothing, then held 1 s
+
+
+def test_nobody_is_speaking_in_silence() -> None:
+    tracker = SpeakerTracker()
+    for i in range(100):
+        tracker.update(i * 0.02, {"a": 0.0, "b": 0.0001})
+    assert tracker.speaker == "b"  # the layout still needs a big tile
+    assert tracker.speaking is None  # but nobody is outlined
+    for i in range(100, 200):
+        tracker.update(i * 0.02, {"a": 0.1, "b": 0.0001})
+    assert tracker.speaking == "a"
