@@ -76,6 +76,7 @@ def frames_at(path: Path, times: list[float]) -> dict[float, np.ndarray]:
 def ocr(image: np.ndarray, *, single_char: bool = False) -> str:
     """What tesseract reads in an rgb24 image (one line, or one character), scaled up 3x:
     it reads best at letters about 30 px high."""
+    import os
     import shutil
     import subprocess
     import tempfile
@@ -88,12 +89,16 @@ def ocr(image: np.ndarray, *, single_char: bool = False) -> str:
     picture = picture.resize((picture.width * 3, picture.height * 3), Image.Resampling.LANCZOS)
     with tempfile.NamedTemporaryFile(suffix=".png") as png:
         picture.save(png.name)
+        letters = ["-c", "tessedit_char_whitelist=ABCDEFGHIJKLMNOPQRSTUVWXYZ"]
         read = subprocess.run(
-            [tesseract, png.name, "stdout", "--psm", "10" if single_char else "7"],
+            [tesseract, png.name, "stdout", "--psm", "10" if single_char else "7"]
+            + (letters if single_char else []),
             capture_output=True,
             text=True,
             check=True,
             timeout=60,
+            # OpenMP threads crawl when the cores are busy with the publishers.
+            env={**os.environ, "OMP_THREAD_LIMIT": "1"},
         )
     return read.stdout.strip()
 

@@ -102,7 +102,8 @@ def test_speaker_layout_names_and_a_camera_turned_off_and_on(
 
     off = bob.joined_at + off_after - start  # media time of the camera turned off
     on = off + off_for
-    moments = [off - 1.0, off + STALE_S + 1.0, on + 1.5]
+    # The publisher's camera clock starts with its first frame, a moment after PUBLISHED.
+    moments = [off - 1.0, off + STALE_S + 1.5, on + 1.5]
     assert on + 1.5 < 13.5, "the camera must come back well before the end"
     frames = frames_at(tmp_path / "speaker.mp4", moments)
     cells = layout_cells(Layout.SPEAKER, ["alice", "bob"], WIDTH, HEIGHT, speaker="alice")

@@ -46,3 +46,15 @@ def test_nobody_is_speaking_in_silence() -> None:
     for i in range(100, 200):
         tracker.update(i * 0.02, {"a": 0.1, "b": 0.0001})
     assert tracker.speaking == "a"
+
+
+def test_a_pause_between_words_keeps_the_speaker_outlined() -> None:
+    tracker = SpeakerTracker()
+    for i in range(100):  # 2 s of speech
+        tracker.update(i * 0.02, {"a": 0.1, "b": 0.0})
+    for i in range(100, 125):  # a 0.5 s pause
+        tracker.update(i * 0.02, {"a": 0.0, "b": 0.0})
+    assert tracker.speaking == "a"
+    for i in range(125, 325):  # 4 s of silence: the smoothed level falls, then the hold
+        tracker.update(i * 0.02, {"a": 0.0, "b": 0.0})
+    assert tracker.speaking is None

@@ -13,6 +13,8 @@ from tapedeck_bot.composite.overlays import (
     BORDER_RGB,
     Overlay,
     blend,
+    fit_text,
+    font_of,
     initials,
     label,
     label_height,
@@ -28,11 +30,15 @@ def _red(width: int = 640, height: int = 360) -> VideoFrame:
 
 
 def test_a_long_name_is_cut_with_an_ellipsis_to_fit() -> None:
-    short = label("bob", 24, 300)
-    long = label("Bartholomew Maximilian Featherstonehaugh-Cholmondeley", 24, 300)
-    assert short.width < 100
-    assert long.width <= 300
-    assert long.height == short.height == 24
+    font = font_of(16)
+    name = "Bartholomew Maximilian Featherstonehaugh-Cholmondeley"
+    cut = fit_text(name, font, 300)
+    assert cut.endswith("…")
+    assert name.startswith(cut[:-1])
+    assert font.getlength(cut) <= 300 < font.getlength(cut[:-1] + name[len(cut) - 1] + "…")
+    assert fit_text("bob", font, 300) == "bob"
+    assert fit_text("x" * 100_000, font, 300).endswith("…")  # fast: bisection, capped
+    assert label(name, 24, 300).height == label("bob", 24, 300).height == 24
 
 
 def test_initials_and_colours_belong_to_the_person() -> None:
@@ -58,7 +64,9 @@ def test_the_compositor_names_tiles_draws_initials_and_outlines_the_speaker() ->
     image = Compositor(1280, 360).compose(tiles, speaker="a").to_ndarray(format="rgb24")
     assert np.abs(image[2, 320].astype(int) - BORDER_RGB).max() < 30  # alice's top edge
     assert np.abs(image[180, 700].astype(int) - tile_colour("b")).max() < 30  # bob's colour
-    assert image[340, 10:60].min() < 60  # alice's label box, bottom left
+    box = image[305:345, 14:18]  # alice's label box (48 px, 12 px in), left of the text
+    assert box.max() < 110  # dark, the red below still showing through a little
+    assert box[..., 0].min() > box[..., 1].max()
 
     bare = Compositor(1280, 360, Presentation(labels=False, speaker_highlight=False))
     plain = bare.compose(tiles, speaker="a").to_ndarray(format="rgb24")
@@ -66,7 +74,37 @@ def test_the_compositor_names_tiles_draws_initials_and_outlines_the_speaker() ->
     assert np.abs(plain[340, 10:60].astype(int) - (200, 30, 30)).max() < 30
 
 
-def test_nobody_is_outlined_alone_or_in_silence() -> None:
+def test_nobody_is_outlined_alone() -> None:
     (cell,) = layout_cells(Layout.GRID, ["a"], 640, 360)
     image = Compositor(640, 360).compose([Tile(cell, _red(), "alice", "a")], speaker="a")
     assert np.abs(image.to_ndarray(format="rgb24")[2, 320].astype(int) - (200, 30, 30)).max() < 30
+
+
+def test_tiles_that_change_leave_nothing_behind() -> None:
+    """The compositor re-uses its frame: after video, initials and speaker changes, each
+    tick is what a fresh compositor paints for the same tiles."""
+    cells = layout_cells(Layout.GRID, ["a", "b"], 1280, 360)
+    ticks = [
+        ([_red(), _red()], "a"),
+        ([None, _red()], "b"),
+        ([_red(1920, 100), None], None),  # a very wide source: a short tile
+        ([_red(), _red()], "a"),
+    ]
+    reused = Compositor(1280, 360)
+    for frames, speaker in ticks:
+        tiles = [Tile(c, f, n, n) for c, f, n in zip(cells, frames, ("a", "b"), strict=True)]
+        fresh = Compositor(1280, 360).compose(tiles, speaker).to_ndarray(format="rgb24")
+        assert np.array_equal(reused.compose(tiles, speaker).to_ndarray(format="rgb24"), fresh)
+
+
+def test_a_tile_too_small_for_a_label_has_none() -> None:
+    (cell,) = layout_cells(Layout.GRID, ["a"], 16, 16)
+    image = Compositor(16, 16).compose([Tile(cell, _red(), "alice", "a")], speaker=None)
+    assert np.abs(image.to_ndarray(format="rgb24")[8, 8].astype(int) - (200, 30, 30)).max() < 30
+
+
+def test_nobody_is_outlined_in_silence() -> None:
+    cells = layout_cells(Layout.GRID, ["a", "b"], 1280, 360)
+    tiles = [Tile(c, _red(), n, n) for c, n in zip(cells, ("a", "b"), strict=True)]
+    image = Compositor(1280, 360).compose(tiles, speaker=None).to_ndarray(format="rgb24")
+    assert np.abs(image[2, 320].astype(int) - (200, 30, 30)).max() < 30

@@ -91,8 +91,7 @@ class Compositor:
 
     def compose(self, tiles: Sequence[Tile], speaker: str | None = None) -> VideoFrame:
         """The output frame; `speaker` (a participant) gets a border when highlighted."""
-        for key in set(self._scaled) - {t.cell.participant for t in tiles}:
-            del self._scaled[key]
+        self._forget_unseen(tiles)
         shown = [(tile, self._picture(tile)) for tile in tiles]
         painted = tuple(rect for _, (_, rect) in shown)
         if painted != self._painted:  # else every pixel outside them is black already
@@ -113,6 +112,18 @@ class Compositor:
                 paint_border(planes, (x, y, w, h), min(w, h) // 60)
         return self._frame
 
+    def _forget_unseen(self, tiles: Sequence[Tile]) -> None:
+        """Drop what was cached for people no longer shown: a meeting's comings and goings
+        must not grow the caches, nor a cache be emptied while its entries are in use."""
+        shown = {t.cell.participant for t in tiles}
+        names = {t.name for t in tiles}
+        for key in set(self._scaled) - shown:
+            del self._scaled[key]
+        for avatar_key in [k for k in self._avatars if k[0] not in names]:
+            del self._avatars[avatar_key]
+        for label_key in [k for k in self._labels if k[0] not in names]:
+            del self._labels[label_key]
+
     def _picture(self, tile: Tile) -> tuple[VideoFrame, tuple[int, int, int, int]]:
         """The frame to paint and where: the video, or else the initials tile."""
         if tile.frame is not None:
@@ -120,8 +131,6 @@ class Compositor:
         rect = fit(tile.cell, *_AVATAR_ASPECT)
         key = (tile.name, tile.user_id, rect[2], rect[3])
         if key not in self._avatars:
-            if len(self._avatars) > 64:  # people come and go: keep the cache bounded
-                self._avatars.clear()
             self._avatars[key] = avatar(tile.name, tile.user_id, rect[2], rect[3])
         return self._avatars[key], rect
 
@@ -129,11 +138,11 @@ class Compositor:
         """The name at the tile's bottom left, inside it."""
         x, y, w, h = rect
         height = label_height(h)
+        if not height:
+            return
         margin = max(2, height // 4) // 2 * 2
         key = (name, height, w - 2 * margin)
         if key not in self._labels:
-            if len(self._labels) > 256:
-                self._labels.clear()
             self._labels[key] = label(name, height, w - 2 * margin)
         overlay = self._labels[key]
         blend((self._y, self._u, self._v), overlay, x + margin, y + h - margin - overlay.height)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from tapedeck_bot.contract import Layout
 
-__all__ = ["Cell", "fit", "layout_cells"]
+__all__ = ["Cell", "even", "fit", "layout_cells"]
 
 _MAX_THUMBNAILS = 8
 
@@ -26,20 +26,21 @@ class Cell:
     height: int
 
 
-def _even(value: float) -> int:
+def even(value: float) -> int:
+    """The even integer at or below `value` (yuv420p chroma covers 2x2 pixels)."""
     return int(value) // 2 * 2
 
 
 def _grid(participants: Sequence[str], width: int, height: int) -> list[Cell]:
     cols = math.ceil(math.sqrt(len(participants)))
     rows = math.ceil(len(participants) / cols)
-    cell_w, cell_h = _even(width / cols), _even(height / rows)
+    cell_w, cell_h = even(width / cols), even(height / rows)
     cells = []
     for i, participant in enumerate(participants):
         row, col = divmod(i, cols)
         in_row = min(cols, len(participants) - row * cols)
         # Centre a short last row, as meeting apps do.
-        x0 = _even((width - in_row * cell_w) / 2)
+        x0 = even((width - in_row * cell_w) / 2)
         cells.append(Cell(participant, x0 + col * cell_w, row * cell_h, cell_w, cell_h))
     return cells
 
@@ -51,9 +52,9 @@ def _speaker(
     others = [p for p in participants if p != main][:_MAX_THUMBNAILS]
     if not others:
         return [Cell(main, 0, 0, width, height)]
-    strip_h = _even(height / 4)
-    thumb_w = _even(width / max(len(others), 4))
-    x0 = _even((width - thumb_w * len(others)) / 2)
+    strip_h = even(height / 4)
+    thumb_w = even(width / max(len(others), 4))
+    x0 = even((width - thumb_w * len(others)) / 2)
     cells = [Cell(main, 0, 0, width, height - strip_h)]
     cells += [
         Cell(p, x0 + i * thumb_w, height - strip_h, thumb_w, strip_h) for i, p in enumerate(others)
@@ -75,6 +76,6 @@ def layout_cells(
 def fit(cell: Cell, source_width: int, source_height: int) -> tuple[int, int, int, int]:
     """(x, y, width, height) of a source scaled into `cell`, aspect kept, centred (letterbox)."""
     scale = min(cell.width / source_width, cell.height / source_height)
-    w = max(2, _even(source_width * scale))
-    h = max(2, _even(source_height * scale))
-    return cell.x + _even((cell.width - w) / 2), cell.y + _even((cell.height - h) / 2), w, h
+    w = max(2, even(source_width * scale))
+    h = max(2, even(source_height * scale))
+    return cell.x + even((cell.width - w) / 2), cell.y + even((cell.height - h) / 2), w, h

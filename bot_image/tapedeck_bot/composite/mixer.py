@@ -43,13 +43,14 @@ class SpeakerTracker:
     _levels: dict[str, float] = field(default_factory=dict)
     _candidate: str | None = None
     _candidate_since: float = 0.0
+    _heard: bool = False
+    _quiet_since: float | None = None
 
     @property
     def speaking(self) -> str | None:
-        """The speaker, if they are heard at all (above about -50 dBFS): silence has none."""
-        if self.speaker is None or self._levels.get(self.speaker, 0.0) < _SPEAKING_LEVEL:
-            return None
-        return self.speaker
+        """The speaker while heard: from above about -50 dBFS until `hold_s` below half of
+        that (a pause between words keeps them outlined; silence has nobody)."""
+        return self.speaker if self._heard else None
 
     def update(self, now: float, levels: Mapping[str, float]) -> str | None:
         alpha = min(1.0, self.block_s / self.smoothing_s)
@@ -68,4 +69,13 @@ class SpeakerTracker:
             self._candidate, self._candidate_since = loudest, now
         elif now - self._candidate_since >= self.hold_s:
             self.speaker, self._candidate = loudest, None
+        self._hear(now, self._levels.get(self.speaker or "", 0.0))
         return self.speaker
+
+    def _hear(self, now: float, level: float) -> None:
+        if level >= _SPEAKING_LEVEL:
+            self._heard, self._quiet_since = True, None
+        elif level < _SPEAKING_LEVEL / 2:
+            self._quiet_since = now if self._quiet_since is None else self._quiet_since
+            if now - self._quiet_since >= self.hold_s:
+                self._heard = False

@@ -16,11 +16,15 @@ import numpy as np
 from av import VideoFrame
 from PIL import Image, ImageDraw, ImageFont
 
+from tapedeck_bot.composite.layout import even
+
 __all__ = [
     "BORDER_RGB",
     "Overlay",
     "avatar",
     "blend",
+    "fit_text",
+    "font_of",
     "initials",
     "label",
     "label_height",
@@ -32,10 +36,7 @@ BORDER_RGB = (255, 191, 0)  # amber: the speaker's border
 _LABEL_BACKGROUND = (0, 0, 0, 170)
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]  # yuv420p: Y, U, V
 _ELLIPSIS = "…"
-
-
-def _even(value: float) -> int:
-    return int(value) // 2 * 2
+_NAME_LIMIT = 80  # characters considered for a label: more never fit a tile
 
 
 def _yuv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -75,8 +76,8 @@ class Overlay:
 
     @classmethod
     def from_rgba(cls, image: Image.Image) -> Overlay:
-        even = image.crop((0, 0, _even(image.width), _even(image.height)))
-        rgba = np.asarray(even.convert("RGBA"), np.float32)
+        cropped = image.crop((0, 0, even(image.width), even(image.height)))
+        rgba = np.asarray(cropped.convert("RGBA"), np.float32)
         alpha = rgba[..., 3] / 255.0
         y, u, v = _yuv(rgba)
         alpha_uv = _half(alpha)
@@ -100,42 +101,55 @@ class Overlay:
 def blend(planes: Planes, overlay: Overlay, x: int, y: int) -> None:
     """Blend `overlay` into yuv420p `planes` at even (x, y), clipped to the frame."""
     ys, us, vs = planes
-    h = min(overlay.height, ys.shape[0] - y)
-    w = min(overlay.width, ys.shape[1] - x)
+    ox, oy = max(0, -x), max(0, -y)  # the part of the overlay left or above the frame
+    x, y = x + ox, y + oy
+    h = min(overlay.height - oy, ys.shape[0] - y)
+    w = min(overlay.width - ox, ys.shape[1] - x)
     if h <= 0 or w <= 0:
         return
     region = ys[y : y + h, x : x + w]
-    region[:] = (region * overlay.keep[:h, :w] + overlay.y[:h, :w]) >> 8
-    ch, cw, cy, cx = h // 2, w // 2, y // 2, x // 2
-    for plane, values in ((us, overlay.u), (vs, overlay.v)):
+    keep, values = overlay.keep[oy : oy + h, ox : ox + w], overlay.y[oy : oy + h, ox : ox + w]
+    region[:] = (region * keep + values + 128) >> 8  # rounded, not floored
+    ch, cw, cy, cx, coy, cox = h // 2, w // 2, y // 2, x // 2, oy // 2, ox // 2
+    keep = overlay.keep_uv[coy : coy + ch, cox : cox + cw]
+    for plane, chroma in ((us, overlay.u), (vs, overlay.v)):
         region = plane[cy : cy + ch, cx : cx + cw]
-        region[:] = (region * overlay.keep_uv[:ch, :cw] + values[:ch, :cw]) >> 8
+        region[:] = (region * keep + chroma[coy : coy + ch, cox : cox + cw] + 128) >> 8
 
 
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+def font_of(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=max(8, size))
 
 
-def _fitted(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> str:
-    """`text`, cut with an ellipsis to fit `width` pixels."""
+def fit_text(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> str:
+    """`text`, cut with an ellipsis to fit `width` pixels (the cut found by bisection: a
+    name can be as long as a participant likes)."""
+    text = text[:_NAME_LIMIT]
     if font.getlength(text) <= width:
         return text
-    while text and font.getlength(text + _ELLIPSIS) > width:
-        text = text[:-1]
-    return text.rstrip() + _ELLIPSIS if text else ""
+    low, high = 0, len(text)  # text[:low] + "…" fits; text[:high] + "…" does not
+    while high - low > 1:
+        middle = (low + high) // 2
+        if font.getlength(text[:middle] + _ELLIPSIS) <= width:
+            low = middle
+        else:
+            high = middle
+    return text[:low].rstrip() + _ELLIPSIS if low else ""
 
 
 def label_height(tile_height: int) -> int:
-    """A label about a seventh of its tile's height, legible on a speaker-layout thumbnail."""
-    return max(20, min(48, _even(tile_height * 0.14)))
+    """A label about a seventh of its tile's height, legible on a speaker-layout thumbnail;
+    0 (none) on a tile too small to hold one."""
+    height = max(20, min(48, even(tile_height * 0.14)))
+    return height if height <= tile_height // 2 else 0
 
 
 def label(text: str, height: int, max_width: int) -> Overlay:
     """White text on a translucent dark box, `height` high, at most `max_width` wide."""
-    font = _font(round(height * 0.68))
+    font = font_of(round(height * 0.68))
     pad = max(2, height // 4)
-    shown = _fitted(text, font, max(1, max_width - 2 * pad))
-    width = min(_even(max_width), _even(font.getlength(shown) + 2 * pad + 1))
+    shown = fit_text(text, font, max(1, max_width - 2 * pad))
+    width = min(even(max_width), even(font.getlength(shown) + 2 * pad + 1))
     image = Image.new("RGBA", (max(2, width), height), _LABEL_BACKGROUND)
     ImageDraw.Draw(image).text((pad, height / 2), shown, font=font, fill="white", anchor="lm")
     return Overlay.from_rgba(image)
@@ -157,7 +171,7 @@ def tile_colour(user_id: str) -> tuple[int, int, int]:
 def avatar(name: str, user_id: str, width: int, height: int) -> VideoFrame:
     """A tile for someone without video: their initials on their colour."""
     image = Image.new("RGB", (width, height), tile_colour(user_id))
-    font = _font(round(min(width, height) * 0.4))
+    font = font_of(round(min(width, height) * 0.4))
     centre = (width / 2, height / 2)
     ImageDraw.Draw(image).text(centre, initials(name), font=font, fill="white", anchor="mm")
     rgb = VideoFrame.from_ndarray(np.asarray(image, np.uint8), format="rgb24")
@@ -173,9 +187,8 @@ def paint_border(
 ) -> None:
     """An opaque frame `thickness` (even) wide inside `rect` (even coordinates)."""
     x, y, w, h = rect
-    t = max(2, _even(thickness))
-    colour = _yuv(np.array(rgb, np.float32))
-    for plane, value, scale in zip(planes, colour, (1, 2, 2), strict=True):
+    t = max(2, even(thickness))
+    for plane, value, scale in zip(planes, _yuv(np.array(rgb, np.float32)), (1, 2, 2), strict=True):
         px, py, pw, ph, pt = x // scale, y // scale, w // scale, h // scale, t // scale
         v = round(float(value))
         plane[py : py + pt, px : px + pw] = v
