@@ -16,10 +16,10 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tapedeck_bot.clock import SYSTEM_CLOCK, Clock
-from tapedeck_bot.composite.compositor import Presentation
+from tapedeck_bot.composite.compositor import EVERYTHING_SHOWN, Presentation
 from tapedeck_bot.composite.encoder import EncoderSettings
 from tapedeck_bot.composite.pipeline import CompositePipeline
 from tapedeck_bot.contract import (
@@ -71,7 +71,7 @@ class CompositeJob:
     layout: Layout
     name: str  # the object key / file name of the composite
     open_writer: OpenWriter
-    presentation: Presentation = field(default_factory=Presentation)
+    presentation: Presentation = EVERYTHING_SHOWN
 
 
 @dataclass(frozen=True)
@@ -284,7 +284,7 @@ class Recorder:
         while self.control.stop_at is None:
             now = self._now()
             present = len(router.present_at(now))
-            self.control.room_empty_since(router.empty_since(now))
+            self.control.room_empty_since(None if present else router.last_left())
             self.control.check(now)
             if meeting.done() and error is None:
                 exc = meeting.exception()

@@ -15,7 +15,7 @@ import numpy as np
 from av import VideoFrame
 from av.video.reformatter import Interpolation
 
-from tapedeck_bot.composite.layout import Cell, fit
+from tapedeck_bot.composite.layout import Cell, even, fit
 from tapedeck_bot.composite.overlays import (
     Overlay,
     avatar,
@@ -25,7 +25,7 @@ from tapedeck_bot.composite.overlays import (
     paint_border,
 )
 
-__all__ = ["Compositor", "Presentation", "Tile"]
+__all__ = ["EVERYTHING_SHOWN", "Compositor", "Presentation", "Tile"]
 
 _BLACK_Y, _NEUTRAL_UV = 16, 128
 _AVATAR_ASPECT = (16, 9)
@@ -37,6 +37,9 @@ class Presentation:
 
     labels: bool = True
     speaker_highlight: bool = True
+
+
+EVERYTHING_SHOWN = Presentation()
 
 
 @dataclass(frozen=True)
@@ -62,9 +65,11 @@ class Compositor:
     copy a frame in when it is sent, so the next tick may paint over it. The background is
     painted again only when the painted rectangles change."""
 
-    def __init__(self, width: int, height: int, presentation: Presentation | None = None) -> None:
+    def __init__(
+        self, width: int, height: int, presentation: Presentation = EVERYTHING_SHOWN
+    ) -> None:
         self.width, self.height = width, height
-        self.presentation = presentation or Presentation()
+        self.presentation = presentation
         self._frame = VideoFrame(width, height, "yuv420p")
         self._y, self._u, self._v = (_plane(self._frame, i) for i in range(3))
         self._painted: tuple[tuple[int, int, int, int], ...] | None = None
@@ -100,6 +105,7 @@ class Compositor:
             self._v.fill(_NEUTRAL_UV)
             self._painted = painted
         planes = (self._y, self._u, self._v)
+        outlined = speaker if self.presentation.speaker_highlight and len(tiles) > 1 else None
         for tile, (picture, (x, y, w, h)) in shown:
             scaled = self._scale(tile.cell.participant, picture, w, h)
             self._y[y : y + h, x : x + w] = _plane(scaled, 0)
@@ -107,8 +113,7 @@ class Compositor:
             self._v[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] = _plane(scaled, 2)
             if self.presentation.labels:
                 self._label(tile.name, (x, y, w, h))
-            highlight = self.presentation.speaker_highlight and len(tiles) > 1
-            if highlight and tile.cell.participant == speaker:
+            if tile.cell.participant == outlined:
                 paint_border(planes, (x, y, w, h), min(w, h) // 60)
         return self._frame
 
@@ -140,7 +145,7 @@ class Compositor:
         height = label_height(h)
         if not height:
             return
-        margin = max(2, height // 4) // 2 * 2
+        margin = max(2, even(height / 4))
         key = (name, height, w - 2 * margin)
         if key not in self._labels:
             self._labels[key] = label(name, height, w - 2 * margin)

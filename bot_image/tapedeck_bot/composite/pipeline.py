@@ -15,9 +15,9 @@ import numpy as np
 from av import VideoFrame
 
 from tapedeck_bot.clock import Clock
-from tapedeck_bot.composite.compositor import Compositor, Presentation, Tile
+from tapedeck_bot.composite.compositor import EVERYTHING_SHOWN, Compositor, Presentation, Tile
 from tapedeck_bot.composite.encoder import CompositeEncoder, EncoderSettings
-from tapedeck_bot.composite.layout import layout_cells
+from tapedeck_bot.composite.layout import Cell, layout_cells
 from tapedeck_bot.composite.mixer import SpeakerTracker, level, mix
 from tapedeck_bot.contract import Layout
 from tapedeck_bot.control import ControlView
@@ -30,17 +30,13 @@ from tapedeck_bot.media.writer import OutputWriter
 __all__ = ["CompositePipeline"]
 
 BLOCK = 960  # 20 ms of audio
-_EVERYTHING_SHOWN = Presentation()
 _STALE_VIDEO_S = 2.0  # a feed silent this long (its camera off, its sender gone): initials
 
 
-def _user(presence: Presence) -> str:
-    return presence.info.user_id
-
-
-def _name(presence: Presence) -> str:
-    """What a tile's label says: the display name, else the user id."""
-    return presence.info.display_name or presence.info.user_id
+def _tile(cell: Cell, frame: VideoFrame | None, presence: Presence) -> Tile:
+    """A cell as the compositor paints it, named by the display name, else the user id."""
+    info = presence.info
+    return Tile(cell, frame, info.display_name or info.user_id, info.user_id)
 
 
 @dataclass
@@ -61,7 +57,7 @@ class CompositePipeline(Stage):
         layout: Layout,
         clock: Clock,
         *,
-        presentation: Presentation = _EVERYTHING_SHOWN,
+        presentation: Presentation = EVERYTHING_SHOWN,
         delay_s: float = 2.5,
     ) -> None:
         self.t0, self.mailbox, self.control, self.writer = t0, mailbox, control, writer
@@ -155,13 +151,7 @@ class CompositePipeline(Stage):
             speaker=self._speakers.speaker,
         )
         tiles = [
-            Tile(
-                c,
-                frames[c.participant],
-                _name(self._tiles[c.participant].presence),
-                _user(self._tiles[c.participant].presence),
-            )
-            for c in cells
+            _tile(c, frames[c.participant], self._tiles[c.participant].presence) for c in cells
         ]
         self._encoder.encode_video(self._compositor.compose(tiles, self._speakers.speaking))
 

@@ -112,8 +112,7 @@ class MediaRouter:
     def present_at(self, t: float) -> list[Presence]:
         return [p for p in self._roster.values() if p.present_at(t)]
 
-    def empty_since(self, t: float) -> float | None:
-        """None if anyone is present at `t`; else when the last one left (0: nobody came)."""
-        if self.present_at(t):
-            return None
+    def last_left(self) -> float:
+        """When the last one to leave left, as they tell it (dated back, if so); 0 if nobody
+        has left."""
         return max((p.left_at or 0.0 for p in self._roster.values()), default=0.0)

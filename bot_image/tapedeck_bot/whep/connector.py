@@ -297,28 +297,30 @@ class WhepMeeting:
         try:
             while not self._leaving.is_set():
                 if participant.attempt is None:
-                    try:
-                        participant.attempt = await self._connect(participant)
-                    except WhepRefused as exc:
-                        if exc.status in (401, 403):
-                            raise _refusal(participant.stream, exc) from exc
-                        log.warning("whep stream not available", extra={"error": str(exc)})
-                    except WhepUnavailable as exc:
-                        log.warning("whep unavailable; retrying", extra={"error": str(exc)})
-                    if participant.attempt is None:
-                        await self._wait(self._backoff(failures))
-                        failures += 1
-                        continue
+                    participant.attempt = await self._reconnect(participant)
                 attempt = participant.attempt
-                await self._receive(participant, attempt, sink)
-                await self._hang_up(participant)
-                if attempt.restored:  # backoff again only after a session that worked
-                    failures = 0
-                else:
-                    await self._wait(self._backoff(failures))
-                    failures += 1
+                if attempt is not None:
+                    await self._receive(participant, attempt, sink)
+                    await self._hang_up(participant)
+                    if attempt.restored:  # backoff again only after a session that worked
+                        failures = 0
+                        continue
+                await self._wait(self._backoff(failures))
+                failures += 1
         finally:
             await asyncio.shield(self._hang_up(participant))
+
+    async def _reconnect(self, participant: _Participant) -> _Attempt | None:
+        """A new session, or None to try again later; a refused token ends the recording."""
+        try:
+            return await self._connect(participant)
+        except WhepRefused as exc:
+            if exc.status in (401, 403):
+                raise _refusal(participant.stream, exc) from exc
+            log.warning("whep stream not available", extra={"error": str(exc)})
+        except WhepUnavailable as exc:
+            log.warning("whep unavailable; retrying", extra={"error": str(exc)})
+        return None
 
     async def _receive(
         self, participant: _Participant, attempt: _Attempt, sink: MeetingSink
