@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
+from PIL import Image
 
 from tapedeck_dev.media import COLORS
 
@@ -76,13 +81,6 @@ def frames_at(path: Path, times: list[float]) -> dict[float, np.ndarray]:
 def ocr(image: np.ndarray, *, single_char: bool = False) -> str:
     """What tesseract reads in an rgb24 image (one line, or one character), scaled up 3x:
     it reads best at letters about 30 px high."""
-    import os
-    import shutil
-    import subprocess
-    import tempfile
-
-    from PIL import Image
-
     tesseract = shutil.which("tesseract")
     assert tesseract is not None, "tesseract is not installed: apt-get install tesseract-ocr"
     picture = Image.fromarray(image).convert("L")
