@@ -45,6 +45,8 @@ def _with(path: str, value: Any, base: dict[str, Any] | None = None) -> dict[str
 _SECRET = {"name": "storage-creds"}
 _JANUS = {"url": "http://127.0.0.1:8088/janus", "room": 1}
 _WHEP = {"url": "https://sfu.example.com/whep/stage", "userId": "stage"}
+_WATERMARK = {"url": "https://cdn.example.com/logo.png"}
+_LOGO = {"name": "branding", "key": "logo.png"}
 _STORAGE = {
     "type": "s3",
     "bucket": "recordings",
@@ -100,6 +102,58 @@ INVALID: list[Invalid] = [
         _with("composite", {"audio": {"codec": "VORBIS"}}),
         "spec.composite",
         "VORBIS cannot go with H264",
+        cel=True,
+    ),
+    Invalid(
+        "watermark-two-images",
+        _with("composite", {"watermark": {**_WATERMARK, "configMapKeyRef": _LOGO}}),
+        "spec.composite.watermark",
+        "exactly one image",
+        cel=True,
+    ),
+    Invalid(
+        "watermark-no-image",
+        _with("composite", {"watermark": {"position": "left top"}}),
+        "spec.composite.watermark",
+        "exactly one image",
+        cel=True,
+    ),
+    Invalid(
+        "watermark-plain-http",
+        _with("composite", {"watermark": {"url": "http://cdn.example.com/logo.png"}}),
+        "spec.composite.watermark.url",
+        "should match",
+    ),
+    Invalid(
+        "watermark-unknown-position",
+        _with("composite", {"watermark": {**_WATERMARK, "position": "centre"}}),
+        "spec.composite.watermark.position",
+        "left top",
+    ),
+    Invalid(
+        "watermark-size-empty",
+        _with("composite", {"watermark": {**_WATERMARK, "size": {}}}),
+        "spec.composite.watermark.size",
+        "needs width, height or both",
+        cel=True,
+    ),
+    Invalid(
+        "watermark-zero-width",
+        _with("composite", {"watermark": {**_WATERMARK, "size": {"width": 0}}}),
+        "spec.composite.watermark.size.width",
+        "greater than or equal to 1",
+    ),
+    Invalid(
+        "watermark-wider-than-video",
+        _with(
+            "composite",
+            {
+                "video": {"width": 640, "height": 360},
+                "watermark": {**_WATERMARK, "size": {"width": 641}},
+            },
+        ),
+        "spec.composite",
+        "must fit composite.video",
         cel=True,
     ),
     Invalid(

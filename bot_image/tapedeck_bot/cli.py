@@ -23,11 +23,13 @@ from tapedeck_bot.contract import (
     StorageSpec,
     TracksSpec,
     UploadSettings,
+    WatermarkPosition,
+    WatermarkSize,
     whep_token_env,
 )
 
 if TYPE_CHECKING:
-    from tapedeck_bot.standalone import JanusRoom, WhepStreams
+    from tapedeck_bot.standalone import JanusRoom, WatermarkFile, WhepStreams
 
 __all__ = ["main"]
 
@@ -110,6 +112,10 @@ def _record(args: argparse.Namespace) -> int:
             "speakerHighlight": args.speaker_highlight,
         }
     )
+    watermark = _watermark(args)
+    if isinstance(watermark, str):
+        print(f"tapedeck-bot record: {watermark}", file=sys.stderr)
+        return 2
     users = [u for u in (args.track_users or "").split(",") if u]
     upload = None
     if args.upload:
@@ -131,7 +137,29 @@ def _record(args: argparse.Namespace) -> int:
             max_seconds=args.seconds,
             idle_timeout_s=args.idle_timeout,
             upload=upload,
+            watermark=watermark,
         )
+    )
+
+
+def _watermark(args: argparse.Namespace) -> WatermarkFile | str | None:
+    """The --watermark file at its size and corner, or what is wrong with the arguments."""
+    from tapedeck_bot.standalone import WatermarkFile
+
+    if args.watermark is None:
+        return None
+    size = None
+    if args.watermark_size:
+        width, _, height = args.watermark_size.partition("x")
+        try:
+            size = WatermarkSize(
+                width=int(width) if width else None, height=int(height) if height else None
+            )
+        except (ValueError, ValidationError):
+            expected = "WIDTHxHEIGHT, WIDTHx or xHEIGHT (1 to 1920 pixels)"
+            return f"--watermark-size {args.watermark_size!r}: expected {expected}"
+    return WatermarkFile(
+        args.watermark, size, WatermarkPosition(args.watermark_position), "--watermark"
     )
 
 
@@ -221,6 +249,20 @@ def main(argv: list[str] | None = None) -> int:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="a border around the speaker's tile",
+    )
+    record.add_argument(
+        "--watermark", type=Path, metavar="IMAGE", help="draw this image (a PNG) on every frame"
+    )
+    record.add_argument(
+        "--watermark-size",
+        metavar="WxH",
+        help="the watermark's size in pixels (WIDTHx or xHEIGHT keeps its aspect); "
+        "its own size when not given",
+    )
+    record.add_argument(
+        "--watermark-position",
+        choices=[p.value for p in WatermarkPosition],
+        default=WatermarkPosition.LEFT_TOP.value,
     )
     record.add_argument(
         "--upload",

@@ -16,6 +16,7 @@ from typing import Protocol
 from tapedeck_bot.aiortc_patches import AiortcIncompatible
 from tapedeck_bot.composite.compositor import Presentation
 from tapedeck_bot.composite.encoder import EXTENSIONS, EncoderSettings
+from tapedeck_bot.composite.watermark import Stamp, WatermarkError, stamp
 from tapedeck_bot.contract import (
     PIN_ENV,
     BotConfig,
@@ -26,6 +27,8 @@ from tapedeck_bot.contract import (
     StorageSpec,
     TracksSpec,
     UploadSettings,
+    WatermarkPosition,
+    WatermarkSize,
     whep_token_env,
 )
 from tapedeck_bot.janus.videoroom import JanusVideoRoom
@@ -66,6 +69,7 @@ __all__ = [
     "PrintedProgress",
     "RecordingObserver",
     "UploadTarget",
+    "WatermarkFile",
     "WhepStreams",
     "finish_earlier_attempts",
     "pod_recording",
@@ -101,6 +105,16 @@ class WhepStreams:
 
 
 @dataclass(frozen=True)
+class WatermarkFile:
+    """The watermark's image file, its size and corner; `field` names the file in errors."""
+
+    path: Path
+    size: WatermarkSize | None
+    position: WatermarkPosition
+    field: str
+
+
+@dataclass(frozen=True)
 class LocalRecording:
     """What to record where: `composite_out` a file, `tracks_dir` a directory (either optional)."""
 
@@ -113,6 +127,7 @@ class LocalRecording:
     max_seconds: float = 86400
     idle_timeout_s: float = 60
     upload: UploadTarget | None = None
+    watermark: WatermarkFile | None = None
 
 
 def _print_progress(progress: Progress, uploads: Uploads | None) -> None:
@@ -127,8 +142,22 @@ def _print_progress(progress: Progress, uploads: Uploads | None) -> None:
         print(f"degraded: {uploads.degraded}", flush=True)
 
 
+def _watermark(job: LocalRecording) -> Stamp | None:
+    """The watermark, read and scaled before the recording starts: a bad image is an error
+    then, never a recording without its watermark."""
+    if job.watermark is None or job.composite is None:
+        return None
+    source = job.watermark
+    try:
+        data = source.path.read_bytes()
+    except OSError as exc:
+        raise WatermarkError(f"{source.field}: cannot read {source.path}: {exc.strerror}") from exc
+    video = job.composite.video
+    return stamp(data, source.size, source.position, (video.width, video.height), source.field)
+
+
 def _jobs(
-    job: LocalRecording, uploads: Uploads | None, prefix: str
+    job: LocalRecording, uploads: Uploads | None, prefix: str, watermark: Stamp | None
 ) -> tuple[CompositeJob | None, TracksJob | None]:
     def into(directory: Path) -> OpenWriter:
         if uploads is None:
@@ -147,7 +176,7 @@ def _jobs(
             job.composite.video.layout,
             out.name,
             into(out.parent),
-            Presentation(job.composite.labels, job.composite.speaker_highlight),
+            Presentation(job.composite.labels, job.composite.speaker_highlight, watermark),
         )
     tracks = None
     if job.tracks is not None and job.tracks_dir is not None:
@@ -282,12 +311,13 @@ async def record(job: LocalRecording, observer: RecordingObserver) -> int:
     """Record `job`, telling `observer`; SIGTERM stops with TERMINATED, SIGINT with STOPPED."""
     restrict_host_candidates()
     upload = None
-    if job.upload is not None:
-        try:
+    try:
+        watermark = _watermark(job)
+        if job.upload is not None:
             upload = _start_uploads(job.upload, job.max_seconds)
-        except MissingCredentials as exc:
-            observer.failed(str(exc))
-            return EXIT_BAD_CONFIG
+    except (WatermarkError, MissingCredentials) as exc:
+        observer.failed(str(exc))
+        return EXIT_BAD_CONFIG
     uploads = upload.uploads if upload else None
     # Salvage (uploads from the spool) runs beside the recording: the meeting does not wait.
     salvaging = (
@@ -295,7 +325,7 @@ async def record(job: LocalRecording, observer: RecordingObserver) -> int:
         if upload and upload.leftovers
         else None
     )
-    composite, tracks = _jobs(job, uploads, upload.prefix if upload else "")
+    composite, tracks = _jobs(job, uploads, upload.prefix if upload else "", watermark)
     recorder = Recorder(
         _connector(job),
         composite=composite,
@@ -371,6 +401,25 @@ def pod_recording(config: BotConfig) -> LocalRecording:
         max_seconds=spec.max_seconds,
         idle_timeout_s=spec.idle_timeout_seconds,
         upload=upload,
+        watermark=_pod_watermark(config),
+    )
+
+
+def _pod_watermark(config: BotConfig) -> WatermarkFile | None:
+    watermark = config.spec.composite.watermark
+    if watermark is None:
+        return None
+    source = "url" if watermark.url else "configMapKeyRef"
+    if config.watermark_file is None:  # never a recording silently without its watermark
+        raise WatermarkError(
+            f"spec.composite.watermark.{source}: the pod was given no image file "
+            "(watermarkFile); the operator that started it is older than this bot"
+        )
+    return WatermarkFile(
+        Path(config.watermark_file),
+        watermark.size,
+        watermark.position,
+        f"spec.composite.watermark.{source}",
     )
 
 

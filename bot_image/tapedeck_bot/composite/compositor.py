@@ -3,7 +3,7 @@
 Each incoming frame is scaled (swscale, one thread) once per tile size and cached, so a
 frame shown for several output ticks is scaled once. Empty areas are black. Someone without
 current video gets an initials tile; each tile gets its name label and the speaker a border
-(`overlays.py`), all rendered once and cached.
+(`overlays.py`), all rendered once and cached; the watermark (`watermark.py`) goes on top.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from tapedeck_bot.composite.overlays import (
     label_height,
     paint_border,
 )
+from tapedeck_bot.composite.watermark import Stamp
 
 __all__ = ["EVERYTHING_SHOWN", "Compositor", "Presentation", "Tile"]
 
@@ -33,10 +34,11 @@ _AVATAR_ASPECT = (16, 9)
 
 @dataclass(frozen=True)
 class Presentation:
-    """What is drawn over the video: `composite.labels`, `composite.speakerHighlight`."""
+    """What is drawn over the video: `composite.labels`, `.speakerHighlight`, `.watermark`."""
 
     labels: bool = True
     speaker_highlight: bool = True
+    watermark: Stamp | None = None
 
 
 EVERYTHING_SHOWN = Presentation()
@@ -104,6 +106,9 @@ class Compositor:
             self._u.fill(_NEUTRAL_UV)
             self._v.fill(_NEUTRAL_UV)
             self._painted = painted
+        watermark = self.presentation.watermark
+        if watermark is not None:  # what is not under a tile is background again
+            self._clear(watermark)
         planes = (self._y, self._u, self._v)
         outlined = speaker if self.presentation.speaker_highlight and len(tiles) > 1 else None
         for tile, (picture, (x, y, w, h)) in shown:
@@ -115,7 +120,17 @@ class Compositor:
                 self._label(tile.name, (x, y, w, h))
             if tile.cell.participant == outlined:
                 paint_border(planes, (x, y, w, h), min(w, h) // 60)
+        if watermark is not None:
+            blend(planes, watermark.overlay, watermark.x, watermark.y)
         return self._frame
+
+    def _clear(self, stamp: Stamp) -> None:
+        """Paint the background under the watermark: it is blended every tick, and a blend
+        over the last tick's would darken where no tile is painted again."""
+        x, y, w, h = stamp.x, stamp.y, stamp.overlay.width, stamp.overlay.height
+        self._y[y : y + h, x : x + w] = _BLACK_Y
+        self._u[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] = _NEUTRAL_UV
+        self._v[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] = _NEUTRAL_UV
 
     def _forget_unseen(self, tiles: Sequence[Tile]) -> None:
         """Drop what was cached for people no longer shown: a meeting's comings and goings

@@ -70,6 +70,9 @@ class BotConfig(CamelModel):
     )
     upload: UploadSettings = UploadSettings()
     spool_dir: str = Field(default="/spool", description="local directory outputs go to first")
+    watermark_file: str | None = Field(
+        default=None, description="where the pod finds spec.composite.watermark's image"
+    )
 
     @property
     def file_stem(self) -> str:

@@ -19,6 +19,7 @@ __all__ = [
     "CompositeAudio",
     "CompositeSpec",
     "CompositeVideo",
+    "ConfigMapKeyRef",
     "DesiredState",
     "JanusConnector",
     "Layout",
@@ -32,6 +33,9 @@ __all__ = [
     "StorageType",
     "TracksSpec",
     "VideoCodec",
+    "Watermark",
+    "WatermarkPosition",
+    "WatermarkSize",
     "WebhookSpec",
     "WhepConnector",
     "WhepEndpoint",
@@ -44,6 +48,7 @@ _HTTP_URL = r"^https?://[^\s]+$"
 # No user info (https://key:secret@host): credentials belong in the Secret, not in the spec,
 # which the status, Events and tombstones repeat.
 _ENDPOINT_URL = r"^https?://[^\s/@]+(/[^\s]*)?$"
+_IMAGE_URL = r"^https://[^\s/@]+(/[^\s]*)?$"
 
 
 class DesiredState(StrEnum):
@@ -95,6 +100,13 @@ DEFAULT_AUDIO: dict[VideoCodec, AudioCodec] = {
 
 class SecretKeyRef(CamelModel):
     """One key of a Secret in the Recording's namespace."""
+
+    name: Annotated[str, Field(min_length=1, max_length=253, pattern=_NAME)]
+    key: Annotated[str, Field(min_length=1, max_length=253, pattern=_SECRET_KEY)]
+
+
+class ConfigMapKeyRef(CamelModel):
+    """One key of a ConfigMap in the Recording's namespace."""
 
     name: Annotated[str, Field(min_length=1, max_length=253, pattern=_NAME)]
     key: Annotated[str, Field(min_length=1, max_length=253, pattern=_SECRET_KEY)]
@@ -191,8 +203,69 @@ class CompositeAudio(CamelModel):
     channels: Annotated[int, Field(ge=1, le=2)] = 2
 
 
+class WatermarkPosition(StrEnum):
+    LEFT_TOP = "left top"
+    RIGHT_TOP = "right top"
+    LEFT_BOTTOM = "left bottom"
+    RIGHT_BOTTOM = "right bottom"
+
+
+_SOME_SIZE = "composite.watermark.size needs width, height or both (the other keeps the aspect)"
+
+
+@cel("has(self.width) || has(self.height)", _SOME_SIZE)
+class WatermarkSize(CamelModel):
+    """Pixels in the video; with one of the two, the other follows the image's aspect."""
+
+    width: Annotated[int, Field(ge=1, le=1920)] | None = None
+    height: Annotated[int, Field(ge=1, le=1920)] | None = None
+
+    @model_validator(mode="after")
+    def _some_size(self) -> WatermarkSize:
+        if self.width is None and self.height is None:
+            raise ValueError(_SOME_SIZE)
+        return self
+
+
+_ONE_IMAGE = "composite.watermark needs exactly one image: url or configMapKeyRef"
+
+
+@cel("has(self.url) != has(self.configMapKeyRef)", _ONE_IMAGE)
+class Watermark(CamelModel):
+    """An image drawn over every frame of the composite, its alpha kept (RealtimeKit's
+    `video_config.watermark`)."""
+
+    url: (
+        Annotated[
+            str,
+            Field(
+                max_length=2048,
+                pattern=_IMAGE_URL,
+                description="a PNG fetched once by the operator before the recording starts",
+            ),
+        ]
+        | None
+    ) = None
+    config_map_key_ref: ConfigMapKeyRef | None = Field(
+        default=None, description="a PNG in a ConfigMap key (binaryData)"
+    )
+    size: WatermarkSize | None = Field(
+        default=None, description="the image's own size when unset, shrunk to fit the video"
+    )
+    position: WatermarkPosition = WatermarkPosition.LEFT_TOP
+
+    @model_validator(mode="after")
+    def _one_image(self) -> Watermark:
+        if (self.url is None) == (self.config_map_key_ref is None):
+            raise ValueError(_ONE_IMAGE)
+        return self
+
+
 _NO_AAC_IN_WEBM = "composite.audio.codec AAC cannot go with VP8 (WebM): use OPUS or VORBIS"
 _NO_VORBIS_IN_MP4 = "composite.audio.codec VORBIS cannot go with H264 (MP4): use AAC or OPUS"
+_WATERMARK_FITS = (
+    "composite.watermark.size must fit composite.video's width and height: make it smaller"
+)
 
 
 @cel(
@@ -202,6 +275,12 @@ _NO_VORBIS_IN_MP4 = "composite.audio.codec VORBIS cannot go with H264 (MP4): use
 @cel(
     "!(self.video.codec == 'H264' && has(self.audio.codec) && self.audio.codec == 'VORBIS')",
     _NO_VORBIS_IN_MP4,
+)
+@cel(
+    "!has(self.watermark) || !has(self.watermark.size) || "
+    "((!has(self.watermark.size.width) || self.watermark.size.width <= self.video.width) && "
+    "(!has(self.watermark.size.height) || self.watermark.size.height <= self.video.height))",
+    _WATERMARK_FITS,
 )
 class CompositeSpec(CamelModel):
     """One file with every participant's video in a layout and the mixed audio."""
@@ -216,6 +295,7 @@ class CompositeSpec(CamelModel):
     speaker_highlight: bool = Field(
         default=True, description="a border around the tile of whoever is speaking"
     )
+    watermark: Watermark | None = None
 
     @model_validator(mode="after")
     def _codecs_fit_container(self) -> CompositeSpec:
@@ -226,6 +306,15 @@ class CompositeSpec(CamelModel):
             raise ValueError(
                 _NO_AAC_IN_WEBM if self.video.codec is VideoCodec.VP8 else _NO_VORBIS_IN_MP4
             )
+        return self
+
+    @model_validator(mode="after")
+    def _watermark_fits(self) -> CompositeSpec:
+        size = self.watermark.size if self.watermark else None
+        if size is not None and (
+            (size.width or 0) > self.video.width or (size.height or 0) > self.video.height
+        ):
+            raise ValueError(_WATERMARK_FITS)
         return self
 
     @property
