@@ -1,6 +1,6 @@
 """The composite as a person sees it, against real Janus: names read back by OCR (tesseract)
 from their tiles in both layouts, initials for someone without video, the speaker's border,
-and a camera turned off and on again."""
+a camera turned off and on again, and a watermark."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from tapedeck_bot.contract import Layout
 from tapedeck_dev.janus import JanusServer
 from tests.janus.conftest import Meeting, start_recording
 from tests.media_probe import frames_at, nearest_colour, ocr, region_colour
+from tests.watermarks import BLUE, logo_png
 
 WIDTH, HEIGHT = 1280, 720
 VIDEO = (640, 360)  # what the synthetic publishers send
@@ -42,7 +43,7 @@ def _edge_colour(image: np.ndarray, rect: tuple[int, int, int, int]) -> np.ndarr
     return median
 
 
-def _close(rgb: np.ndarray, want: tuple[int, int, int], tolerance: float = 40) -> bool:
+def _close(rgb: np.ndarray, want: tuple[int, int, int] | np.ndarray, tolerance: float = 40) -> bool:
     return float(np.abs(rgb - np.array(want)).max()) < tolerance
 
 
@@ -57,9 +58,13 @@ def test_grid_names_initials_and_the_speakers_border(
     bob, carol = meeting.join(1, amplitude=0.0), meeting.join(2, amplitude=0.0)
     dave = meeting.join(3, amplitude=0.0, audio_only=True)
     people = [alice, bob, carol, dave]
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(logo_png(120, 60))
     recording = start_recording(
-        janus.http_url, meeting.room, tmp_path / "grid.mp4", "--seconds", "8"
-    )
+        janus.http_url, meeting.room, tmp_path / "grid.mp4", "--seconds", "8",
+        "--watermark", str(logo), "--watermark-size", "240x",
+        "--watermark-position", "right top",
+    )  # fmt: skip
     recording.finish()
 
     image = frames_at(tmp_path / "grid.mp4", [7.0])[7.0]
@@ -85,6 +90,16 @@ def test_grid_names_initials_and_the_speakers_border(
     edges = {name: _edge_colour(image, rect) for name, rect in rects.items()}
     assert _close(edges["alice"], BORDER_RGB), edges
     assert not any(_close(edges[p.name], BORDER_RGB) for p in (bob, carol, dave)), edges
+    # The watermark, 240x120 (its aspect kept), 20 px in from the right top corner: blue
+    # where the logo is opaque, halfway between white and the tile below where it is half.
+    x, y = WIDTH - 20 - 240, 20
+    below = region_colour(image, x + 120, y + 140, 100, 40)
+    assert _close(region_colour(image, x + 10, y + 20, 50, 80), BLUE, 30)
+    half = region_colour(image, x + 100, y + 20, 120, 80)
+    assert _close(half, (below + 255) / 2, 30), (half, below)
+    assert not _close(half, (255, 255, 255), 30)
+    assert not _close(half, below, 30)
+    assert _close(region_colour(image, x - 40, y + 20, 30, 80), below, 20)  # left of it
 
 
 def test_speaker_layout_names_and_a_camera_turned_off_and_on(

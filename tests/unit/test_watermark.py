@@ -19,18 +19,9 @@ from tapedeck_bot.composite.watermark import (
     stamp,
 )
 from tapedeck_bot.contract import Layout, WatermarkPosition, WatermarkSize
+from tests.watermarks import BLUE, logo_png
 
-BLUE = (20, 40, 230)
 _FIELD = "spec.composite.watermark.url"
-
-
-def logo_png(width: int = 120, height: int = 60) -> bytes:
-    """Opaque blue on the left third, half-transparent white on the rest."""
-    image = Image.new("RGBA", (width, height), (255, 255, 255, 128))
-    image.paste(Image.new("RGBA", (width // 3, height), (*BLUE, 255)), (0, 0))
-    out = io.BytesIO()
-    image.save(out, "PNG")
-    return out.getvalue()
 
 
 def _grey(width: int, height: int) -> VideoFrame:
