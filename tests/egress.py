@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 from collections.abc import Mapping, Sequence
 
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -71,6 +72,7 @@ def loopback_egress(
     allow_private: bool = False,
     names: Mapping[str, Sequence[str]] | None = None,
     timeout: float = 5.0,
+    tls: ssl.SSLContext | None = None,
 ) -> Egress:
     """An Egress resolving only `names`, over the loopback-only transport."""
     return Egress(
@@ -78,4 +80,5 @@ def loopback_egress(
         timeout=timeout,
         resolver=StaticResolver(names or {}),
         socket_factory=loopback_only_socket,
+        tls=tls,
     )

@@ -49,6 +49,7 @@ from tapedeck_dev.podmounts import (
     volume_dirs,
     write_atomically,
 )
+from tapedeck_operator.kube import config_map_contents
 
 __all__ = ["ProcessKubelet", "pod_phase", "restart_delay", "service_env"]
 
@@ -429,14 +430,14 @@ class ProcessKubelet:
 
     def _write_config_map(self, volume: dict[str, Any], running: RunningPod) -> None:
         name = volume["configMap"]["name"]
-        data = self._lookup("ConfigMap", running.namespace, name)
+        data = self._config_map(running.namespace, name)
         if data is None:
             if volume["configMap"].get("optional"):
                 return
             raise MountError(f"volume {volume['name']}: ConfigMap {name} not found")
         directory = running.directory / volume_dirs({"spec": {"volumes": [volume]}})[volume["name"]]
         for path, content in config_map_files(volume, data).items():
-            write_atomically(directory / path, content.encode())
+            write_atomically(directory / path, content)
 
     def _write_service_account(self, pod: dict[str, Any], running: RunningPod) -> None:
         """The token (a TokenRequest bound to the pod), ca.crt and namespace, as admission asks."""
@@ -487,6 +488,19 @@ class ProcessKubelet:
                 pod["metadata"]["name"],
                 error_message(exc),
             )
+
+    def _config_map(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        try:
+            config_map = read_json(
+                self.core.read_namespaced_config_map(
+                    name, namespace, _preload_content=False, _request_timeout=_TIMEOUT
+                )
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return config_map_contents(config_map)
 
     def _lookup(self, kind: str, namespace: str, name: str) -> dict[str, str] | None:
         try:

@@ -107,8 +107,9 @@ def volume_dirs(pod: Mapping[str, Any]) -> dict[str, str]:
     return dirs
 
 
-def config_map_files(volume: Mapping[str, Any], data: Mapping[str, str]) -> dict[str, str]:
-    """A configMap volume's files (path -> content): every key, or its `items` only."""
+def config_map_files(volume: Mapping[str, Any], data: Mapping[str, bytes]) -> dict[str, bytes]:
+    """A configMap volume's files (path -> content): every key of `data` (its `data` and
+    `binaryData`), or its `items` only."""
     items = volume["configMap"].get("items")
     if not items:
         return dict(data)

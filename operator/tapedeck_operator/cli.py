@@ -30,12 +30,12 @@ def _run(args: argparse.Namespace) -> int:
     kopf.configure(log_format=kopf.LogFormat.JSON, verbose=args.verbose)
     if not args.verbose:  # kopf logs every timer tick of every Recording at INFO
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    ctx = Context(KubeClusterApi(api_client()), settings)
     policy = AddressPolicy(
         allow_loopback=settings.webhooks.allow_loopback_destinations,
         allow_private=settings.webhooks.allow_private_destinations,
     )
     egress = Egress(policy, timeout=settings.webhooks.timeout_seconds)
+    ctx = Context(KubeClusterApi(api_client()), settings, egress)
     aftercare = Aftercare(ctx.api, settings, egress, ctx.metrics, emit=post_event)
     registry = kopf.OperatorRegistry()
     register(registry, ctx, aftercare)

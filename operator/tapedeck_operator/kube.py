@@ -7,6 +7,7 @@ object is already there (handlers are retried, so creation must be idempotent).
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -24,6 +25,7 @@ __all__ = [
     "KubeClusterApi",
     "NotFound",
     "api_client",
+    "config_map_contents",
     "in_cluster",
     "raw_json",
 ]
@@ -41,8 +43,9 @@ class NotFound(RuntimeError):
 
 class ClusterApi(Protocol):
     def create(self, obj: dict[str, Any]) -> None:
-        """Create a namespaced ServiceAccount, Role, RoleBinding or Pod. One that exists with
-        the same owner is fine (handlers are retried); another owner's raises Conflict."""
+        """Create a namespaced ServiceAccount, Role, RoleBinding, Pod or ConfigMap. One that
+        exists with the same owner is fine (handlers are retried); another owner's raises
+        Conflict."""
 
     def delete_pod(self, namespace: str, name: str) -> None: ...
 
@@ -51,6 +54,10 @@ class ClusterApi(Protocol):
 
     def config_map_data(self, namespace: str, name: str) -> dict[str, str]:
         """A ConfigMap's data; empty if there is no such ConfigMap."""
+
+    def config_map_files(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        """Every key of a ConfigMap (`data` and `binaryData`) as the bytes a pod's volume
+        holds, or None if there is no such ConfigMap."""
 
     def merge_config_map(
         self, namespace: str, name: str, labels: dict[str, str], data: dict[str, str | None]
@@ -113,6 +120,13 @@ def raw_json(response: Any) -> dict[str, Any]:
     return data
 
 
+def config_map_contents(config_map: dict[str, Any]) -> dict[str, bytes]:
+    """Every key of a ConfigMap, `data` and `binaryData`, as the bytes a volume holds."""
+    files = {k: v.encode() for k, v in (config_map.get("data") or {}).items()}
+    binary = config_map.get("binaryData") or {}
+    return files | {k: base64.b64decode(v) for k, v in binary.items()}
+
+
 def _data_or_none(read: Callable[..., Any], namespace: str, name: str) -> dict[str, str] | None:
     """A Secret's or ConfigMap's `data`, or None if it does not exist."""
     try:
@@ -139,6 +153,10 @@ class KubeClusterApi:
                 self._core.read_namespaced_service_account,
             ),
             "Pod": (self._core.create_namespaced_pod, self._core.read_namespaced_pod),
+            "ConfigMap": (
+                self._core.create_namespaced_config_map,
+                self._core.read_namespaced_config_map,
+            ),
             "Role": (self._rbac.create_namespaced_role, self._rbac.read_namespaced_role),
             "RoleBinding": (
                 self._rbac.create_namespaced_role_binding,
@@ -171,6 +189,17 @@ class KubeClusterApi:
 
     def config_map_data(self, namespace: str, name: str) -> dict[str, str]:
         return _data_or_none(self._core.read_namespaced_config_map, namespace, name) or {}
+
+    def config_map_files(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        try:
+            response = self._core.read_namespaced_config_map(
+                name, namespace, _preload_content=False, _request_timeout=_TIMEOUT
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return config_map_contents(raw_json(response))
 
     def merge_config_map(
         self, namespace: str, name: str, labels: dict[str, str], data: dict[str, str | None]

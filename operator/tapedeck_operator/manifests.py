@@ -7,6 +7,7 @@ garbage collector removes them with it, and all pass PodSecurity `restricted`.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from tapedeck_bot.contract import (
     SecretKeyRef,
     StorageSpec,
     StorageType,
+    Watermark,
     whep_token_env,
 )
 from tapedeck_operator.config import OperatorSettings
@@ -40,15 +42,20 @@ __all__ = [
     "bot_role_binding",
     "bot_service_account",
     "effective_storage",
+    "fetched_watermark",
     "named_secrets",
     "pod_name",
     "storage_secret_keys",
+    "watermark_image",
+    "watermark_of",
 ]
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "tapedeck-operator"}
 RECORDING_UID_LABEL = f"{GROUP}/recording-uid"
 ATTEMPT_LABEL = f"{GROUP}/attempt"
 SPOOL_PATH = "/spool"
+WATERMARK_DIR = "/etc/tapedeck/watermark"
+WATERMARK_FILE = "watermark.png"  # the key of a fetched image, and its file in the pod
 _NAME_LIMIT = 63  # pod names become hostnames
 
 
@@ -123,6 +130,34 @@ def named_secrets(spec: RecordingSpec, settings: OperatorSettings) -> dict[str, 
     return secrets
 
 
+def watermark_of(spec: RecordingSpec) -> Watermark | None:
+    """The watermark a bot draws: none when no composite is recorded."""
+    return spec.composite.watermark if spec.composite.enabled else None
+
+
+def watermark_image(owner: Owner, watermark: Watermark) -> tuple[str, str]:
+    """(ConfigMap, key) holding the image: the user's, or the one the operator fills from
+    `url` (`fetched_watermark`)."""
+    if watermark.config_map_key_ref is not None:
+        return watermark.config_map_key_ref.name, watermark.config_map_key_ref.key
+    # The uid in the name: an earlier Recording of the same name may have left its image for
+    # the garbage collector.
+    return _short(f"{owner.name}-{owner.uid[:8]}", "watermark"), WATERMARK_FILE
+
+
+def fetched_watermark(owner: Owner, watermark: Watermark, image: bytes) -> dict[str, Any]:
+    """The ConfigMap of an image fetched from `url`, owned by the Recording: every attempt's
+    pod mounts the same image, fetched once."""
+    name, key = watermark_image(owner, watermark)
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _metadata(owner, name),
+        "binaryData": {key: base64.b64encode(image).decode()},
+        "immutable": True,
+    }
+
+
 def bot_service_account(owner: Owner) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
@@ -185,6 +220,7 @@ def bot_config(owner: Owner, spec: RecordingSpec, settings: OperatorSettings) ->
         storage=effective_storage(spec, settings),
         upload=settings.bot.upload,
         spool_dir=SPOOL_PATH,
+        watermark_file=f"{WATERMARK_DIR}/{WATERMARK_FILE}" if watermark_of(spec) else None,
     )
 
 
@@ -275,6 +311,18 @@ def bot_pod(
             {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
         ],
     }
+    watermark = watermark_of(spec)
+    if watermark is not None:
+        name, key = watermark_image(owner, watermark)
+        pod_spec["volumes"].append(
+            {
+                "name": "watermark",
+                "configMap": {"name": name, "items": [{"key": key, "path": WATERMARK_FILE}]},
+            }
+        )
+        pod_spec["containers"][0]["volumeMounts"].append(
+            {"name": "watermark", "mountPath": WATERMARK_DIR, "readOnly": True}
+        )
     if bot.node_selector:
         pod_spec["nodeSelector"] = dict(bot.node_selector)
     if bot.tolerations:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from tapedeck_bot.contract import TERMINAL, DesiredState, Phase, RecordingSpec, Transition
 from tapedeck_operator.config import BotSettings
 
-__all__ = ["Observed", "PodView", "Problem", "Step", "backoff_s", "next_step"]
+__all__ = ["Observed", "PodView", "Problem", "Step", "Unusable", "backoff_s", "next_step"]
 
 # Waiting reasons of a container that will not start without someone fixing something.
 _STUCK = frozenset(
@@ -51,6 +51,14 @@ class PodView:
 
 
 @dataclass(frozen=True)
+class Unusable:
+    """Something a bot pod needs that is not ready; `final` when waiting cannot help."""
+
+    message: str  # names the field and the fix
+    final: bool = False
+
+
+@dataclass(frozen=True)
 class Observed:
     """Everything `next_step` decides on, gathered by the handlers."""
 
@@ -64,6 +72,7 @@ class Observed:
     pods: tuple[PodView, ...]
     now: dt.datetime
     missing_secrets: tuple[str, ...] = ()  # messages that name the Secret and the field
+    watermark: Unusable | None = None  # composite.watermark's image, when it is not ready
     recorded_elsewhere_by: str | None = None  # the active Recording of the same meeting
 
     @property
@@ -175,6 +184,15 @@ def _watch_pod(pod: PodView, bot: BotSettings, now: dt.datetime) -> Step:
     return Step(problem=Problem(pod.waiting_reason or "Unschedulable", why))
 
 
+def _wait_or_fail(observed: Observed, bot: BotSettings, reason: str, message: str) -> Step:
+    """Report what the pod lacks while someone may still fix it; ERRORED after
+    bot.startTimeoutSeconds: never hang."""
+    since = max(observed.created_at, observed.last_attempt_at or observed.created_at)
+    if (observed.now - since).total_seconds() >= bot.start_timeout_seconds:
+        return _errored(observed, reason, message)
+    return Step(problem=Problem(reason, message))
+
+
 def _next_attempt(observed: Observed, bot: BotSettings) -> Step:
     if observed.attempts >= bot.max_attempts:
         last = max(observed.pods, key=lambda p: p.attempt, default=None)
@@ -185,11 +203,11 @@ def _next_attempt(observed: Observed, bot: BotSettings) -> Step:
             f"{observed.attempts} bot attempts failed (bot.maxAttempts){why}",
         )
     if observed.missing_secrets:
-        message = "; ".join(observed.missing_secrets)
-        since = max(observed.created_at, observed.last_attempt_at or observed.created_at)
-        if (observed.now - since).total_seconds() >= bot.start_timeout_seconds:
-            return _errored(observed, "SecretNotFound", message)
-        return Step(problem=Problem("SecretNotFound", message))
+        return _wait_or_fail(observed, bot, "SecretNotFound", "; ".join(observed.missing_secrets))
+    if observed.watermark is not None:
+        if observed.watermark.final:
+            return _errored(observed, "WatermarkUnusable", observed.watermark.message)
+        return _wait_or_fail(observed, bot, "WatermarkUnavailable", observed.watermark.message)
     if observed.last_attempt_at is not None:
         ready_at = observed.last_attempt_at + dt.timedelta(seconds=backoff_s(observed.attempts))
         if observed.now < ready_at:

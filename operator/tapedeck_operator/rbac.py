@@ -32,6 +32,9 @@ def operator_rules() -> list[dict[str, Any]]:
         _rule(["rbac.authorization.k8s.io"], ["roles", "rolebindings"], ["create", "get"]),
         # Only `get`: to check a Secret exists before a pod waits on it, and to grant bots `get`.
         _rule([""], ["secrets"], ["get"]),
+        # composite.watermark: `get` checks a user's image and finds one fetched earlier;
+        # `create` stores an image fetched from its url (owned by the Recording).
+        _rule([""], ["configmaps"], ["get", "create"]),
         _rule(["", "events.k8s.io"], ["events"], ["create"]),
     ]
 

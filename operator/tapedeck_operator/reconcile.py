@@ -15,6 +15,7 @@ from typing import Any
 from tapedeck_bot.contract import (
     TERMINAL,
     Condition,
+    DesiredState,
     Phase,
     RecordingSpec,
     Transition,
@@ -37,6 +38,8 @@ from tapedeck_operator.manifests import (
 from tapedeck_operator.metrics import OperatorMetrics
 from tapedeck_operator.observing import missing_secrets, observe
 from tapedeck_operator.policy import Observed, PodView, Step, next_step
+from tapedeck_operator.watermarks import prepare_watermark
+from tapedeck_operator.webhooks.egress import Egress
 
 __all__ = ["Context", "Rival", "reconcile"]
 
@@ -54,11 +57,13 @@ class Rival:
 
 @dataclass
 class Context:
-    """What every handler shares: the client, the settings, the metrics, and a lock per
-    Recording, so that its timer and its create or delete handler take turns."""
+    """What every handler shares: the client, the settings, the egress (watermark images),
+    the metrics, and a lock per Recording, so that its timer and its create or delete handler
+    take turns."""
 
     api: ClusterApi
     settings: OperatorSettings
+    egress: Egress
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
@@ -183,6 +188,9 @@ async def reconcile(
     if not any(p.active for p in first.pods) and first.phase not in TERMINAL:
         # Secrets are read only when a pod may be created, not on every pass.
         first = replace(first, missing_secrets=await _missing(ctx, owner.namespace, first.spec))
+        if first.desired is not DesiredState.STOPPED:
+            watermark = await prepare_watermark(ctx.api, ctx.egress, owner, first.spec)
+            first = replace(first, watermark=watermark)
     step = next_step(first, ctx.settings.bot)
     if not await _still_current(ctx, owner, step, body):
         return Step(), []  # decided on a stale view: the next pass decides on fresh state

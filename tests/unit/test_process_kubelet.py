@@ -105,10 +105,10 @@ def test_a_config_map_is_mounted_read_only_with_its_keys_or_items_as_files() -> 
     assert container_mounts(pod, pod["spec"]["containers"][0])[0] == Mount(
         "volumes/settings", "/etc/tapedeck", read_only=True
     )
-    data = {"settings.yaml": "a: 1\n", "other": "x"}
+    data = {"settings.yaml": b"a: 1\n", "logo.png": b"\x89PNG\r\n"}
     assert config_map_files(volume, data) == data
-    picked = {**volume, "configMap": {"name": "t", "items": [{"key": "other", "path": "o/x"}]}}
-    assert config_map_files(picked, data) == {"o/x": "x"}
+    picked = {**volume, "configMap": {"name": "t", "items": [{"key": "logo.png", "path": "o/x"}]}}
+    assert config_map_files(picked, data) == {"o/x": b"\x89PNG\r\n"}
     with pytest.raises(MountError, match="no keys"):
         config_map_files(
             {**picked, "configMap": {"name": "t", "items": [{"key": "k", "path": "k"}]}}, data

@@ -1,4 +1,5 @@
-"""The HTTP egress of outgoing webhooks: one POST per call, refusing internal destinations."""
+"""The operator's HTTP egress, refusing internal destinations: webhook POSTs, and the GET of
+a watermark image (`composite.watermark.url`), through the same guard."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import datetime as dt
 import email.utils
 import ipaddress
 import socket
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -19,6 +21,7 @@ __all__ = [
     "AddressPolicy",
     "Delivery",
     "Egress",
+    "Fetched",
     "GuardedResolver",
     "RefusedDestination",
     "SocketFactory",
@@ -65,6 +68,25 @@ _NAT64 = _v6("64:ff9b::/96")
 
 # Receivers see who calls them, not aiohttp's default "Python/3.x aiohttp/3.x".
 _USER_AGENT = "tapedeck-operator"
+_REDIRECTS = 5  # followed by a fetch, each destination judged again
+_TRANSIENT = frozenset({408, 425, 429})  # client errors that are worth another try
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What a GET brought: the body, or why not and whether waiting could help."""
+
+    body: bytes | None
+    error: str | None = None
+    final: bool = False
+
+
+class _Unsendable(Exception):
+    """A URL no request goes to: malformed, another scheme, or a refused IP literal."""
+
+    def __init__(self, message: str, refused: bool) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 @dataclass(frozen=True)
@@ -230,11 +252,13 @@ class Egress:
         timeout: float = 10.0,
         resolver: AbstractResolver | None = None,
         socket_factory: SocketFactory | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.policy = policy
         self.timeout = timeout
         self._resolver = resolver
         self._socket_factory = socket_factory
+        self._tls = tls  # None: the system's trust store
         self._session: aiohttp.ClientSession | None = None
         self._guard: GuardedResolver | None = None
 
@@ -244,6 +268,7 @@ class Egress:
         connector = aiohttp.TCPConnector(
             resolver=self._guard,
             socket_factory=self._socket_factory,
+            ssl=self._tls if self._tls is not None else True,
             # A slow receiver holds at most this many connections, so deliveries to other
             # hosts never queue behind it; a request waiting for one of them counts the wait
             # in its timeout, and is retried like any timeout.
@@ -257,17 +282,16 @@ class Egress:
             headers={"User-Agent": _USER_AGENT},
         )
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Delivery:
-        """POST `body` to `url`; 2xx is success, redirects are failures and not followed."""
+    def _destination(self, url: str, schemes: tuple[str, ...]) -> tuple[URL, str]:
+        """The parsed URL and how it is shown; raises _Unsendable before any request."""
         try:
             parsed = URL(url)
         except ValueError as exc:
-            return Delivery(status=None, error=f"invalid URL: {exc}")
-        if parsed.scheme not in ("http", "https") or not parsed.raw_host:
+            raise _Unsendable(f"invalid URL: {exc}", refused=False) from exc
+        if parsed.scheme not in schemes or not parsed.raw_host:
+            kind = "http(s)" if "http" in schemes else "/".join(schemes)
             scheme = parsed.scheme or "none"
-            return Delivery(
-                status=None, error=f"not an http(s) URL (scheme {scheme})", refused=True
-            )
+            raise _Unsendable(f"not an {kind} URL (scheme {scheme})", refused=True)
         shown = _display(parsed)
         # aiohttp does not call the resolver for IP literals (http://10.0.0.1/, http://[::1]/),
         # so those are judged here.
@@ -276,11 +300,34 @@ class Egress:
             reason = self.policy.refusal(literal)
             if reason is not None:
                 refused = RefusedDestination(parsed.raw_host, str(literal), reason, shown)
-                return Delivery(status=None, error=str(refused), refused=True)
+                raise _Unsendable(str(refused), refused=True)
+        return parsed, shown
+
+    def _failure(self, exc: BaseException, shown: str) -> tuple[str, bool]:
+        """(the error, whether it was refused) of a request that raised `exc`."""
+        # aiohttp 3.14 wraps only an OSError from the resolver (in ClientConnectorDNSError);
+        # RefusedDestination comes out of the request unwrapped. Should a later aiohttp wrap
+        # it after all, it is still reported as a refusal.
+        refusal = _refused_cause(exc)
+        if refusal is not None:
+            return str(refusal.for_url(shown)), True
+        if isinstance(exc, TimeoutError):
+            return f"timed out after {self.timeout:g} s", False
+        return _describe(exc), False
+
+    def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = self._open()
+        return self._session
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Delivery:
+        """POST `body` to `url`; 2xx is success, redirects are failures and not followed."""
         try:
-            async with self._session.post(
+            parsed, shown = self._destination(url, ("http", "https"))
+        except _Unsendable as exc:
+            return Delivery(status=None, error=str(exc), refused=exc.refused)
+        try:
+            async with self._client().post(
                 parsed, data=body, headers=dict(headers), allow_redirects=False
             ) as response:
                 # The body is never read: receivers' answers carry nothing for us, and on an
@@ -288,20 +335,9 @@ class Egress:
                 # waiting for a large or slow body to finish.
                 status = response.status
                 retry_after = _retry_after(response.headers.get("Retry-After"))
-        except RefusedDestination as exc:
-            # aiohttp 3.14 wraps only an OSError from the resolver (in ClientConnectorDNSError);
-            # this Exception comes out of session.post unwrapped.
-            return Delivery(status=None, error=str(exc.for_url(shown)), refused=True)
-        except TimeoutError:
-            return Delivery(status=None, error=f"timed out after {self.timeout:g} s")
-        except aiohttp.ClientError as exc:
-            # Should a later aiohttp wrap the refusal after all, it is still reported as one.
-            refusal = _refused_cause(exc)
-            if refusal is not None:
-                return Delivery(status=None, error=str(refusal.for_url(shown)), refused=True)
-            return Delivery(status=None, error=_describe(exc))
-        except OSError as exc:
-            return Delivery(status=None, error=_describe(exc))
+        except (RefusedDestination, aiohttp.ClientError, OSError) as exc:
+            error, refused = self._failure(exc, shown)
+            return Delivery(status=None, error=error, refused=refused)
         if 200 <= status < 300:
             return Delivery(status=status, error=None)
         if 300 <= status < 400:
@@ -312,6 +348,33 @@ class Egress:
             error = f"HTTP {status}"
         return Delivery(status=status, error=error, retry_after=retry_after)
 
+    async def fetch(self, url: str, limit: int) -> Fetched:
+        """GET an https `url` whose body is at most `limit` bytes, following redirects (each
+        destination judged like the first, https only)."""
+        shown = url
+        for _ in range(_REDIRECTS + 1):
+            try:
+                parsed, shown = self._destination(url, ("https",))
+            except _Unsendable as exc:
+                return Fetched(None, str(exc), final=True)
+            try:
+                async with self._client().get(parsed, allow_redirects=False) as response:
+                    location = response.headers.get("Location")
+                    if response.status in (301, 302, 303, 307, 308) and location:
+                        url = str(parsed.join(URL(location)))
+                        continue
+                    if response.status != 200:
+                        final = response.status < 500 and response.status not in _TRANSIENT
+                        return Fetched(None, f"{shown}: HTTP {response.status}", final=final)
+                    body = await _read_at_most(response, limit)
+            except (RefusedDestination, aiohttp.ClientError, OSError) as exc:
+                error, refused = self._failure(exc, shown)
+                return Fetched(None, error if refused else f"{shown}: {error}", final=refused)
+            if body is None:
+                return Fetched(None, f"{shown}: larger than {limit} bytes", final=True)
+            return Fetched(body)
+        return Fetched(None, f"{shown}: more than {_REDIRECTS} redirects", final=True)
+
     async def close(self) -> None:
         """Close the session, its connections and the resolver."""
         session, guard = self._session, self._guard
@@ -321,6 +384,18 @@ class Egress:
         # The connector does not close a resolver it was given.
         if guard is not None:
             await guard.close()
+
+
+async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The body, or None once it is longer than `limit` (read no further)."""
+    if (response.content_length or 0) > limit:
+        return None
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def _describe(exc: BaseException) -> str:
