@@ -185,7 +185,7 @@ def test_unsupported_fields_are_refused_by_name(
     for body, field in (
         ({"rtmp_out_config": {"rtmp_url": "rtmp://x/live"}}, "rtmp_out_config"),
         ({"storage_config": {"type": "sftp"}}, "storage_config.type"),
-        ({"video_config": {"watermark": {"url": "https://x/w.png"}}}, "video_config.watermark"),
+        ({"video_config": {"watermark": {"position": "left top"}}}, "video_config.watermark.url"),
     ):
         message = error(
             api.post(url(), json={"meeting_id": MEETING, **body}, headers=bearer(token)), 400

@@ -32,6 +32,7 @@ from tapedeck_dev.storage_servers import SeaweedFS
 from tapedeck_dev.webhook_receiver import Receiver, new_secret
 from tapedeck_operator.kube import KubeClusterApi, api_client
 from tests.conftest import REPO
+from tests.image_host import ImageHost
 from tests.janus import conftest as janus_fixtures
 from tests.janus.conftest import Meeting
 from tests.storage.media import playable_seconds
@@ -97,11 +98,21 @@ class Operator:
 
 
 @pytest.fixture(scope="session")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ImageHost]:
+    """Where watermark URLs point: https on loopback, with a CA the operator trusts."""
+    host = ImageHost(tmp_path_factory.mktemp("images"))
+    host.start()
+    yield host
+    host.close()
+
+
+@pytest.fixture(scope="session")
 def operator(
     kubeconfig: Path,
     kubectl: list[str],
     crd: object,
     kubelet: Path,
+    images: ImageHost,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Operator]:
     """The operator with its own least-privilege identity (a ServiceAccount token)."""
@@ -149,6 +160,8 @@ def operator(
     env = dict(
         os.environ,
         KUBECONFIG=str(identity),
+        # OpenSSL's default trust store, which the egress uses: the image host's CA alone.
+        SSL_CERT_FILE=str(images.ca_file),
         PYTHONPATH=os.pathsep.join(str(REPO / d) for d in ("operator", "bot_image", "dev")),
     )
     op = Operator(

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -25,8 +26,9 @@ from tapedeck_dev.storage_servers import SeaweedFS
 from tapedeck_dev.webhook_receiver import Receiver, new_secret, verified
 from tapedeck_operator.sweep import sweep
 from tests.gitops_health import health
+from tests.image_host import ImageHost
 from tests.janus.conftest import Meeting
-from tests.media_probe import RATE, audio_samples, tone_levels
+from tests.media_probe import RATE, audio_samples, frames_at, region_colour, tone_levels
 from tests.operator.conftest import (
     STORAGE_SECRET,
     Cluster,
@@ -40,6 +42,7 @@ from tests.storage.http import get, refused
 from tests.storage.media import playable_seconds
 from tests.storage_fixtures import seaweed_store
 from tests.waiting import eventually
+from tests.watermarks import BLUE, logo_png
 from tests.webhook_schema import validate_status_update
 
 
@@ -93,9 +96,11 @@ def test_apply_pause_resume_stop_reaches_uploaded_with_decodable_outputs(
     receiver: Receiver,
     webhook_secret: str,
     kubeconfig: Path,
+    images: ImageHost,
     tmp_path: Path,
 ) -> None:
     alice, bob = meeting.join(0), meeting.join(1)
+    images.files["/brand/logo.png"] = logo_png(120, 60)
     # Secrets rotating: both sign every event, and a receiver with either one verifies it.
     previous = new_secret()
     cluster.run(
@@ -113,7 +118,14 @@ def test_apply_pause_resume_stop_reaches_uploaded_with_decodable_outputs(
             "standup-1",
             janus.http_url,
             meeting.room,
-            composite={"video": {"codec": "VP8", "width": 640, "height": 360}},
+            composite={
+                "video": {"codec": "VP8", "width": 640, "height": 360},
+                "watermark": {
+                    "url": images.url("/brand/logo.png"),
+                    "size": {"height": 40},
+                    "position": "left bottom",
+                },
+            },
             tracks={"enabled": True},
             storage=storage_spec(seaweed, bucket, cluster.namespace),
             webhooks=[
@@ -188,6 +200,7 @@ def test_apply_pause_resume_stop_reaches_uploaded_with_decodable_outputs(
     samples = audio_samples(composite)
     levels = tone_levels(samples[RATE:], [alice.freq, bob.freq])
     assert min(levels.values()) > -20  # both voices are in the mix
+    _check_watermark(cluster, images, composite, "standup", [1.0, video_s - 1.0])
 
     alice_file = _download(bucket, tracks[alice.name]["key"], tmp_path / "alice.webm")
     levels = tone_levels(audio_samples(alice_file)[RATE:], [alice.freq, bob.freq])
@@ -210,6 +223,28 @@ def test_apply_pause_resume_stop_reaches_uploaded_with_decodable_outputs(
     _check_transfers(cluster, bucket, copies, receiver, webhook_secret, uid, "standup")
     _check_deleted_recording_expires(cluster, bucket, kubeconfig, uid, "standup")
     copies.close()
+
+
+def _check_watermark(
+    cluster: Cluster, images: ImageHost, composite: Path, name: str, moments: list[float]
+) -> None:
+    """Fetched once into a ConfigMap the Recording owns; in the file, 80x40 (its aspect kept)
+    at the left bottom, 10 px in, over the black below the two tiles (whose 16:9 pictures
+    end at y 270): blue where opaque, a half-white blend where half transparent, the same
+    at the start and at the end (blended anew each frame, never over the last)."""
+    assert images.gets["/brand/logo.png"] == 1
+    recording = cluster.get("recording", name)
+    uid = recording["metadata"]["uid"]
+    config_map = cluster.get("configmap", f"{name}-{uid[:8]}-watermark")
+    assert config_map["metadata"]["ownerReferences"][0]["uid"] == uid
+    frames = frames_at(composite, moments)
+    x, y = 10, 360 - 10 - 40
+    for image in frames.values():
+        blue = region_colour(image, x, y, 26, 40)
+        half = region_colour(image, x + 30, y, 50, 40)
+        assert np.abs(blue - BLUE).max() < 40, blue
+        assert np.abs(half - 128).max() < 30, half  # half of white over black, not white
+        assert np.abs(region_colour(image, x + 100, y, 60, 40)).max() < 20  # beside it, black
 
 
 def _closed_endpoint() -> str:

@@ -38,6 +38,20 @@ def test_bad_references_are_reported_with_the_field_to_fix(
     cluster.apply(
         recording_manifest("unreachable", "m-3", "http://127.0.0.1:9/janus", room, storage=storage)
     )
+    # Watermarks: a private address (refused whatever the wait), an image server that is
+    # down (waited for), and a ConfigMap key that holds no PNG.
+    cluster.run("create", "configmap", "branding", "--from-literal=logo.png=<svg/>")
+    for name, watermark in [
+        ("private-logo", {"url": "https://10.0.0.7/logo.png"}),
+        ("logo-offline", {"url": "https://127.0.0.1:9/logo.png"}),
+        ("logo-not-png", {"configMapKeyRef": {"name": "branding", "key": "logo.png"}}),
+    ]:
+        cluster.apply(
+            recording_manifest(
+                name, name, janus.http_url, room, storage=storage,
+                composite={"watermark": watermark},
+            )
+        )  # fmt: skip
 
     second = cluster.wait_phase("second", "ERRORED", timeout=30)
     assert second["history"][-1]["reason"] == "AlreadyRecording"
@@ -56,6 +70,8 @@ def test_bad_references_are_reported_with_the_field_to_fix(
     first = cluster.wait_phase("first", "ERRORED", timeout=60)  # startTimeoutSeconds: 15
     assert "spec.storage.secretRef" in first["error"]
     assert not cluster.bot_pods("first")
+
+    _check_watermarks(cluster)
 
     wrong = cluster.wait_phase("wrong-room", "ERRORED", timeout=90)
     assert "987654321" in wrong["error"]
@@ -76,3 +92,30 @@ def test_bad_references_are_reported_with_the_field_to_fix(
     events = cluster.run("get", "events", "--field-selector", "type=Warning")
     assert "AlreadyRecording" not in events or "Errored" in events
     assert "Errored" in events
+
+
+def _check_watermarks(cluster: Cluster) -> None:
+    """An image no wait can fix ends the Recording at once, one that may come waits (Degraded)
+    until startTimeoutSeconds; neither starts a pod, and each names the field."""
+    private = cluster.wait_phase("private-logo", "ERRORED", timeout=30)
+    assert private["history"][-1]["reason"] == "WatermarkUnusable"
+    assert private["error"].startswith("spec.composite.watermark.url: cannot fetch the image: ")
+    assert "10.0.0.7 is a private address" in private["error"]
+    assert "webhooks.allowPrivateDestinations" in private["error"]
+    not_png = cluster.wait_phase("logo-not-png", "ERRORED", timeout=30)
+    assert not_png["history"][-1]["reason"] == "WatermarkUnusable"
+    assert "spec.composite.watermark.configMapKeyRef" in not_png["error"]
+    assert "is not a PNG" in not_png["error"]
+
+    def degraded() -> dict[str, Any] | None:
+        condition = _condition(cluster.status("logo-offline"), "Degraded")
+        return condition if condition["status"] == "True" else None
+
+    condition = eventually(degraded, timeout=30, what="logo-offline to be Degraded")
+    assert condition["reason"] == "WatermarkUnavailable"
+    assert "https://127.0.0.1:9/logo.png: connection refused" in condition["message"]
+    offline = cluster.wait_phase("logo-offline", "ERRORED", timeout=60)  # startTimeoutSeconds
+    assert offline["history"][-1]["reason"] == "WatermarkUnavailable"
+    for name in ("private-logo", "logo-not-png", "logo-offline"):
+        assert not cluster.bot_pods(name), name
+        assert not cluster.status(name).get("attempts"), name

@@ -75,6 +75,26 @@ def test_a_start_request_becomes_a_recording() -> None:
     )
 
 
+def test_a_watermark_is_realtimekit_s_video_config_watermark() -> None:
+    watermark = {"url": "https://cdn.example.com/w.png", "size": {"width": 200}}
+    body = {"meeting_id": MEETING, "video_config": {"watermark": watermark}}
+    validate(body, "StartRecordingRequest")
+    spec = RecordingSpec.model_validate(composite_recording(body, APP, "app-1", "t")["spec"])
+    assert spec.composite.watermark is not None
+    assert spec.composite.watermark.url == "https://cdn.example.com/w.png"
+    assert spec.composite.watermark.size is not None
+    assert (spec.composite.watermark.size.width, spec.composite.watermark.size.height) == (
+        200,
+        None,
+    )
+    assert spec.composite.watermark.position == "left top"  # RealtimeKit's default too
+    odd = {"url": "https://cdn.example.com/w.png", "position": "centre"}
+    with pytest.raises(RequestRefused, match=r"spec.composite.watermark.position"):
+        composite_recording(
+            {"meeting_id": MEETING, "video_config": {"watermark": odd}}, APP, "a", "t"
+        )
+
+
 def test_the_defaults_are_realtimekit_s() -> None:
     spec = RecordingSpec.model_validate(_start({"meeting_id": MEETING})["spec"])
     assert (spec.composite.video.width, spec.composite.video.height) == (1280, 720)
@@ -89,7 +109,10 @@ def test_the_defaults_are_realtimekit_s() -> None:
         ({"rtmp_out_config": {"rtmp_url": "rtmp://x/live"}}, "rtmp_out_config"),
         ({"interactive_config": {"type": "ID3"}}, "interactive_config"),
         ({"url": "https://example.com/page"}, "url"),
-        ({"video_config": {"watermark": {"url": "https://x/w.png"}}}, "video_config.watermark"),
+        (
+            {"video_config": {"watermark": {"url": "http://x/w.png"}}},
+            "video_config.watermark.url",
+        ),
         ({"audio_config": {"codec": "MP3"}}, "audio_config.codec"),
         (
             {"video_config": {"codec": "VP8"}, "audio_config": {"codec": "AAC"}},

@@ -9,7 +9,7 @@ import pytest
 
 from tapedeck_bot.contract import Phase, RecordingSpec, Transition
 from tapedeck_operator.config import BotSettings
-from tapedeck_operator.policy import Observed, PodView, backoff_s, next_step
+from tapedeck_operator.policy import Observed, PodView, Problem, Unusable, backoff_s, next_step
 from tests.recordings import recording
 
 T0 = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
@@ -170,6 +170,22 @@ def test_missing_secret_degrades_then_errors_after_the_start_timeout() -> None:
     late = next_step(_observed(missing_secrets=missing, now=_at(61)), BOT)
     assert [t.phase for t in late.transitions] == [Phase.ERRORED]
     assert late.error == missing[0]
+
+
+def test_a_watermark_that_cannot_be_used_errors_before_any_pod_and_one_unavailable_waits() -> None:
+    refused = Unusable("spec.composite.watermark.url: refused https://10.0.0.1/l.png", final=True)
+    at_once = next_step(_observed(watermark=refused, now=_at(1)), BOT)
+    assert [t.phase for t in at_once.transitions] == [Phase.ERRORED]
+    assert at_once.transitions[0].reason == "WatermarkUnusable"
+    assert at_once.error == refused.message
+    assert at_once.create_attempt is None
+    slow = Unusable("spec.composite.watermark.url: cannot fetch the image: timed out")
+    waiting = next_step(_observed(watermark=slow, now=_at(10)), BOT)
+    assert waiting.problem == Problem("WatermarkUnavailable", slow.message)
+    assert waiting.create_attempt is None
+    late = next_step(_observed(watermark=slow, now=_at(61)), BOT)
+    assert [t.phase for t in late.transitions] == [Phase.ERRORED]
+    assert late.error == slow.message
 
 
 def test_a_container_that_cannot_start_is_reported_as_degraded() -> None:

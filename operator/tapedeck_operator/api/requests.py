@@ -135,8 +135,6 @@ def _refuse_unsupported(start: _Start) -> None:
     for field, why in unsupported.items():
         if getattr(start, field) is not None:
             raise RequestRefused(field, why)
-    if start.video_config.watermark is not None:
-        raise RequestRefused("video_config.watermark", "watermarks are not supported yet")
     if not start.video_config.export_file:
         raise RequestRefused(
             "video_config.export_file", "tapedeck always writes the video: leave it true"
@@ -221,6 +219,18 @@ def _manifest(namespace: str, app_id: str, meeting_id: str, spec: dict[str, Any]
     }
 
 
+def _watermark(watermark: _Watermark) -> dict[str, Any]:
+    """RealtimeKit's `video_config.watermark` is tapedeck's `composite.watermark`, from a URL."""
+    if not (watermark.url or "").startswith("https://"):
+        raise RequestRefused(
+            "video_config.watermark.url",
+            "an https URL of a PNG is required: the operator fetches it once, before the "
+            "recording starts",
+        )
+    fields = {"url": watermark.url, "size": watermark.size, "position": watermark.position}
+    return {k: v for k, v in fields.items() if v is not None}
+
+
 def composite_recording(
     body: Mapping[str, Any], app: AppSettings, app_id: str, namespace: str
 ) -> dict[str, Any]:
@@ -237,6 +247,8 @@ def composite_recording(
         },
         "allowMultipleRecordings": start.allow_multiple_recordings,
     }
+    if video.watermark is not None:
+        spec["composite"]["watermark"] = _watermark(video.watermark)
     if start.max_seconds is not None:
         spec["maxSeconds"] = start.max_seconds
     if start.file_name_prefix:
