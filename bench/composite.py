@@ -10,6 +10,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from PIL import Image, ImageDraw, ImageFont
+
 from bench.baseline import BASELINE_REV, baseline_env
 from bench.meeting_load import MEASURE_S, WARMUP_S, cores, janus_server, record
 from bench.record import Figure
@@ -70,16 +72,28 @@ def run() -> list[Figure]:
     return figures
 
 
+def _logo(path: Path) -> Path:
+    """A 240x96 watermark: a translucent white plate with opaque text, as logos are."""
+    image = Image.new("RGBA", (240, 96), (255, 255, 255, 110))
+    ImageDraw.Draw(image).text(
+        (120, 48), "tapedeck", font=ImageFont.load_default(size=40), fill="black", anchor="mm"
+    )
+    image.save(path)
+    return path
+
+
 def overlays() -> list[Figure]:
-    """4-up H264 with the presentation on (labels, the speaker's border) and off, runs
-    alternating in one invocation."""
+    """4-up H264 with the presentation on (labels, the speaker's border, a watermark) and off,
+    runs alternating in one invocation."""
     seconds = WARMUP_S + MEASURE_S + 2
     with tempfile.TemporaryDirectory() as tmp:
         janus = janus_server(Path(tmp) / "janus")
+        logo = _logo(Path(tmp) / "logo.png")
         try:
             on: list[float] = []
             off: list[float] = []
             base = ["--out", "{tmp}/out", "--codec", "H264"]
+            shown = ["--labels", "--speaker-highlight", "--watermark", str(logo)]
             for _ in range(RUNS):
                 off.append(
                     cores(
@@ -87,7 +101,11 @@ def overlays() -> list[Figure]:
                     )
                 )
                 on.append(
-                    cores(record(janus, 4, [*base, "--labels", "--speaker-highlight"], seconds))
+                    cores(
+                        record(
+                            janus, 4, [*base, *shown, "--watermark-position", "right top"], seconds
+                        )
+                    )
                 )
         finally:
             janus.down()
@@ -98,7 +116,7 @@ def overlays() -> list[Figure]:
             "composite_h264_720p_4up_overlays_on_cores",
             statistics.median(on),
             "cores",
-            f"{scenario}, names and the speaker's border drawn; runs "
+            f"{scenario}, names, the speaker's border and a 240x96 watermark drawn; runs "
             f"{', '.join(f'{c:.3f}' for c in on)}",
         ),
         Figure(
@@ -112,7 +130,7 @@ def overlays() -> list[Figure]:
             "composite_overlay_overhead_ratio",
             ratio,
             "ratio",
-            "on / off, same invocation (labels and border; the watermark is not implemented yet)",
+            "on / off, same invocation (labels, border and watermark)",
         ),
     ]
 
