@@ -150,8 +150,10 @@ def _watermark(args: argparse.Namespace) -> WatermarkFile | str | None:
         return None
     size = None
     if args.watermark_size:
-        width, _, height = args.watermark_size.partition("x")
+        width, cross, height = args.watermark_size.partition("x")
         try:
+            if not cross:
+                raise ValueError("no x")
             size = WatermarkSize(
                 width=int(width) if width else None, height=int(height) if height else None
             )

@@ -406,7 +406,7 @@ def pod_recording(config: BotConfig) -> LocalRecording:
 
 
 def _pod_watermark(config: BotConfig) -> WatermarkFile | None:
-    watermark = config.spec.composite.watermark
+    watermark = config.spec.drawn_watermark
     if watermark is None:
         return None
     source = "url" if watermark.url else "configMapKeyRef"

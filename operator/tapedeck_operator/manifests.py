@@ -47,7 +47,6 @@ __all__ = [
     "pod_name",
     "storage_secret_keys",
     "watermark_image",
-    "watermark_of",
 ]
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "tapedeck-operator"}
@@ -130,19 +129,17 @@ def named_secrets(spec: RecordingSpec, settings: OperatorSettings) -> dict[str, 
     return secrets
 
 
-def watermark_of(spec: RecordingSpec) -> Watermark | None:
-    """The watermark a bot draws: none when no composite is recorded."""
-    return spec.composite.watermark if spec.composite.enabled else None
-
-
 def watermark_image(owner: Owner, watermark: Watermark) -> tuple[str, str]:
     """(ConfigMap, key) holding the image: the user's, or the one the operator fills from
     `url` (`fetched_watermark`)."""
     if watermark.config_map_key_ref is not None:
         return watermark.config_map_key_ref.name, watermark.config_map_key_ref.key
     # The uid in the name: an earlier Recording of the same name may have left its image for
-    # the garbage collector.
-    return _short(f"{owner.name}-{owner.uid[:8]}", "watermark"), WATERMARK_FILE
+    # the garbage collector; the URL too: spec.composite may change, and the next attempt
+    # then draws the new image.
+    assert watermark.url is not None, "the contract requires url or configMapKeyRef"
+    digest = hashlib.sha256(f"{owner.uid}\n{watermark.url}".encode()).hexdigest()[:10]
+    return _short(owner.name, f"watermark-{digest}"), WATERMARK_FILE
 
 
 def fetched_watermark(owner: Owner, watermark: Watermark, image: bytes) -> dict[str, Any]:
@@ -220,7 +217,7 @@ def bot_config(owner: Owner, spec: RecordingSpec, settings: OperatorSettings) ->
         storage=effective_storage(spec, settings),
         upload=settings.bot.upload,
         spool_dir=SPOOL_PATH,
-        watermark_file=f"{WATERMARK_DIR}/{WATERMARK_FILE}" if watermark_of(spec) else None,
+        watermark_file=f"{WATERMARK_DIR}/{WATERMARK_FILE}" if spec.drawn_watermark else None,
     )
 
 
@@ -311,13 +308,17 @@ def bot_pod(
             {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
         ],
     }
-    watermark = watermark_of(spec)
+    watermark = spec.drawn_watermark
     if watermark is not None:
         name, key = watermark_image(owner, watermark)
+        # Optional: checked before the first attempt, yet it may be gone by a later one, or
+        # by an attempt that only finishes uploads; then the bot, not the kubelet's endless
+        # FailedMount, says what is missing, and only if it would draw it.
+        items = [{"key": key, "path": WATERMARK_FILE}]
         pod_spec["volumes"].append(
             {
                 "name": "watermark",
-                "configMap": {"name": name, "items": [{"key": key, "path": WATERMARK_FILE}]},
+                "configMap": {"name": name, "items": items, "optional": True},
             }
         )
         pod_spec["containers"][0]["volumeMounts"].append(

@@ -188,10 +188,14 @@ async def reconcile(
     if not any(p.active for p in first.pods) and first.phase not in TERMINAL:
         # Secrets are read only when a pod may be created, not on every pass.
         first = replace(first, missing_secrets=await _missing(ctx, owner.namespace, first.spec))
-        if first.desired is not DesiredState.STOPPED:
-            watermark = await prepare_watermark(ctx.api, ctx.egress, owner, first.spec)
-            first = replace(first, watermark=watermark)
     step = next_step(first, ctx.settings.bot)
+    if step.create_attempt is not None and first.desired is not DesiredState.STOPPED:
+        # Only for a pod about to start (one that only finishes uploads draws nothing): no
+        # fetch for a Recording that waits, or will fail for another reason.
+        watermark = await prepare_watermark(ctx.api, ctx.egress, owner, first.spec)
+        if watermark is not None:
+            first = replace(first, watermark=watermark)
+            step = next_step(first, ctx.settings.bot)
     if not await _still_current(ctx, owner, step, body):
         return Step(), []  # decided on a stale view: the next pass decides on fresh state
     try:

@@ -9,8 +9,8 @@ import struct
 from typing import Protocol
 
 from tapedeck_bot.contract import RecordingSpec
-from tapedeck_operator.kube import ClusterApi
-from tapedeck_operator.manifests import Owner, fetched_watermark, watermark_image, watermark_of
+from tapedeck_operator.kube import ClusterApi, Conflict
+from tapedeck_operator.manifests import Owner, fetched_watermark, watermark_image
 from tapedeck_operator.policy import Unusable
 from tapedeck_operator.webhooks.egress import Fetched
 
@@ -47,7 +47,7 @@ async def prepare_watermark(
 ) -> Unusable | None:
     """None once the watermark's image is ready for a pod to mount (or none is asked for);
     else what is wrong, naming the field."""
-    watermark = watermark_of(spec)
+    watermark = spec.drawn_watermark
     if watermark is None:
         return None
     name, key = watermark_image(owner, watermark)
@@ -64,7 +64,7 @@ async def prepare_watermark(
         if problem is None:
             return None
         return Unusable(f"{field}: ConfigMap {name!r} key {key} {problem}", final=True)
-    if files is not None:  # fetched by an earlier pass
+    if files is not None and key in files:  # fetched by an earlier pass
         return None
     field = "spec.composite.watermark.url"
     fetched = await fetcher.fetch(watermark.url, IMAGE_LIMIT)
@@ -73,5 +73,12 @@ async def prepare_watermark(
     problem = png_problem(fetched.body)
     if problem is not None:
         return Unusable(f"{field}: the image {problem}", final=True)
-    await asyncio.to_thread(api.create, fetched_watermark(owner, watermark, fetched.body))
+    try:
+        await asyncio.to_thread(api.create, fetched_watermark(owner, watermark, fetched.body))
+    except Conflict:
+        return Unusable(
+            f"{field}: ConfigMap {name!r}, where the fetched image goes, belongs to another "
+            "object: delete it",
+            final=True,
+        )
     return None

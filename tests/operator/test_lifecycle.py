@@ -235,8 +235,10 @@ def _check_watermark(
     assert images.gets["/brand/logo.png"] == 1
     recording = cluster.get("recording", name)
     uid = recording["metadata"]["uid"]
-    config_map = cluster.get("configmap", f"{name}-{uid[:8]}-watermark")
+    config_maps = json.loads(cluster.run("get", "configmaps", "-o", "json"))["items"]
+    (config_map,) = [c for c in config_maps if c["metadata"]["name"].startswith(f"{name}-water")]
     assert config_map["metadata"]["ownerReferences"][0]["uid"] == uid
+    assert config_map["immutable"] is True
     frames = frames_at(composite, moments)
     x, y = 10, 360 - 10 - 40
     for image in frames.values():

@@ -19,6 +19,7 @@ from aiohttp import web
 from tapedeck_bot.contract import RecordingSpec
 from tapedeck_dev.certs import Authority
 from tapedeck_operator.config import OperatorSettings
+from tapedeck_operator.kube import Conflict
 from tapedeck_operator.manifests import Owner, bot_pod, watermark_image
 from tapedeck_operator.policy import Unusable
 from tapedeck_operator.watermarks import IMAGE_LIMIT, png_problem, prepare_watermark
@@ -52,8 +53,17 @@ async def image_server(tmp_path: Path) -> AsyncIterator[tuple[str, ssl.SSLContex
             "/to-private": web.Response(status=307, headers={"Location": "https://10.0.0.7/x"}),
             "/loop": web.Response(status=302, headers={"Location": "/loop"}),
             "/busy": web.Response(status=503),
+            "/bad-location": web.Response(status=302, headers={"Location": "https://[::1/x"}),
             "/page": web.Response(text="<html>logo</html>", content_type="text/html"),
         }
+        if request.path == "/streamed":  # chunked: no Content-Length to judge by
+            response = web.StreamResponse()
+            await response.prepare(request)
+            for _ in range(IMAGE_LIMIT // 65536 + 2):
+                await response.write(bytes(65536))
+            return response
+        if request.path == "/slow":
+            await asyncio.sleep(10)
         return routes.get(request.path) or web.Response(status=404)
 
     app = web.Application()
@@ -74,7 +84,7 @@ def test_fetch_follows_redirects_through_the_guard_and_limits_the_size(tmp_path:
             egress = loopback_egress(tls=tls)
             try:
                 paths = ["/logo.png", "/moved", "/to-http", "/to-private", "/loop", "/busy"]
-                paths += ["/big.png", "/gone"]
+                paths += ["/big.png", "/streamed", "/bad-location", "/gone"]
                 return {path: await egress.fetch(base + path, IMAGE_LIMIT) for path in paths}
             finally:
                 await egress.close()
@@ -87,6 +97,8 @@ def test_fetch_follows_redirects_through_the_guard_and_limits_the_size(tmp_path:
         ("/to-private", "10.0.0.7 is a private address; set webhooks.allowPrivateDestinations"),
         ("/loop", "more than 5 redirects"),
         ("/big.png", f"larger than {IMAGE_LIMIT} bytes"),
+        ("/streamed", f"larger than {IMAGE_LIMIT} bytes"),
+        ("/bad-location", "/bad-location: a malformed redirect"),
         ("/gone", "/gone: HTTP 404"),
     ]:
         assert got[path].body is None
@@ -95,6 +107,22 @@ def test_fetch_follows_redirects_through_the_guard_and_limits_the_size(tmp_path:
     assert got["/busy"].body is None
     assert not got["/busy"].final  # a server error may pass: worth another try
     assert "HTTP 503" in (got["/busy"].error or "")
+
+
+def test_a_slow_server_times_out_as_a_whole(tmp_path: Path) -> None:
+    async def fetch() -> Fetched:
+        async with image_server(tmp_path) as (base, tls):
+            egress = loopback_egress(tls=tls, timeout=0.5)
+            try:
+                return await egress.fetch(base + "/slow?sig=secret", IMAGE_LIMIT)
+            finally:
+                await egress.close()
+
+    fetched = asyncio.run(fetch())
+    assert not fetched.final  # the next pass tries again
+    assert fetched.error is not None
+    assert fetched.error.endswith("/slow: timed out after 0.5 s")
+    assert "secret" not in fetched.error
 
 
 def test_a_loopback_image_is_refused_unless_the_webhook_setting_allows_it(tmp_path: Path) -> None:
@@ -166,10 +194,28 @@ def test_an_image_from_a_url_is_fetched_once_into_a_config_map_the_pod_mounts() 
     assert images.urls == ["https://cdn.example.com/logo.png"]
     (created,) = api.created
     name, key = watermark_image(OWNER, spec.composite.watermark)  # type: ignore[arg-type]
-    assert created["metadata"]["name"] == name == "standup-01234567-watermark"
+    assert created["metadata"]["name"] == name
+    assert name.startswith("standup-watermark-")
     assert created["metadata"]["ownerReferences"][0]["uid"] == OWNER.uid
     assert created["immutable"] is True
     assert base64.b64decode(created["binaryData"][key]) == LOGO
+    # A new url (spec.composite may change): a new image for the next attempt.
+    changed = _spec({"url": "https://cdn.example.com/logo-v2.png"})
+    assert _prepare(api, images, changed) is None
+    assert images.urls[-1] == "https://cdn.example.com/logo-v2.png"
+    assert len({c["metadata"]["name"] for c in api.created}) == 2
+
+
+def test_a_config_map_of_that_name_owned_by_another_is_not_taken() -> None:
+    class Taken(ConfigMaps):
+        def create(self, obj: dict[str, Any]) -> None:
+            raise Conflict(f"ConfigMap {obj['metadata']['name']} still belongs to another")
+
+    spec = _spec({"url": "https://cdn.example.com/logo.png"})
+    problem = _prepare(Taken(), Images(Fetched(LOGO)), spec)
+    assert problem is not None
+    assert problem.final
+    assert "belongs to another object: delete it" in problem.message
 
 
 @pytest.mark.parametrize(
@@ -217,6 +263,7 @@ def test_a_users_config_map_is_checked_and_mounted_as_it_is() -> None:
     assert volume["configMap"] == {
         "name": "branding",
         "items": [{"key": "logo.png", "path": "watermark.png"}],
+        "optional": True,  # gone by a later attempt: the bot says so, the mount never hangs
     }
     mount = next(
         m for m in pod["spec"]["containers"][0]["volumeMounts"] if m["name"] == "watermark"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from tapedeck_bot.composite.layout import even
@@ -74,15 +75,24 @@ def stamp(
     """The watermark of image bytes `data` for a `frame` (width, height) video; `field` names
     where the image came from in errors."""
     try:
-        image = Image.open(io.BytesIO(data))
+        # PNG only: the one format the operator checks, and one parser exposed, not all.
+        image: Image.Image = Image.open(io.BytesIO(data), formats=["PNG"])
         if image.width * image.height > _MAX_PIXELS:
             raise WatermarkError(
                 f"{field}: the image is {image.width}x{image.height} pixels, more than 4096x4096 "
                 "allows: scale it down to the size it is shown at"
             )
         image.load()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise WatermarkError(f"{field}: not a readable image ({exc}): give a PNG") from exc
+    except UnidentifiedImageError as exc:
+        raise WatermarkError(f"{field}: not a PNG: give a PNG (its alpha is kept)") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        if isinstance(exc, WatermarkError):
+            raise
+        # ValueError: a text chunk that inflates too far; SyntaxError: a broken chunk.
+        raise WatermarkError(f"{field}: a PNG that cannot be read ({exc}): save it again") from exc
+    if image.mode in ("I", "I;16", "I;16B", "I;16L"):  # 16-bit grey: RGBA would clip it
+        grey = (np.asarray(image, np.uint32) >> 8).astype(np.uint8)
+        image = Image.fromarray(grey)  # 2-D uint8: mode L
     gap = inset(*frame)
     room = (frame[0] - 2 * gap, frame[1] - 2 * gap)
     width, height = scaled_size((image.width, image.height), size, room)

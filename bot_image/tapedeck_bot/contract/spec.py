@@ -489,6 +489,11 @@ class RecordingSpec(CamelModel):
         description="allow another active Recording of the same meeting in this namespace",
     )
 
+    @property
+    def drawn_watermark(self) -> Watermark | None:
+        """The watermark a bot draws: none when no composite is recorded."""
+        return self.composite.watermark if self.composite.enabled else None
+
     @model_validator(mode="after")
     def _some_output(self) -> RecordingSpec:
         if not (self.composite.enabled or self.tracks.enabled):

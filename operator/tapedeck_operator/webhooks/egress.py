@@ -3,6 +3,7 @@ a watermark image (`composite.watermark.url`), through the same guard."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import email.utils
 import ipaddress
@@ -228,6 +229,14 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
+def _shown(url: str) -> str:
+    """`url` as status and Events may show it."""
+    try:
+        return _display(URL(url))
+    except ValueError:
+        return "(a malformed URL)"
+
+
 def _display(url: URL) -> str:
     # Status and events are widely readable: drop credentials and the query string.
     return str(url.with_user(None).with_query(None).with_fragment(None))
@@ -350,8 +359,15 @@ class Egress:
 
     async def fetch(self, url: str, limit: int) -> Fetched:
         """GET an https `url` whose body is at most `limit` bytes, following redirects (each
-        destination judged like the first, https only)."""
-        shown = url
+        destination judged like the first, https only), all within the timeout."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self._fetch(url, limit)
+        except TimeoutError:
+            return Fetched(None, f"{_shown(url)}: timed out after {self.timeout:g} s")
+
+    async def _fetch(self, url: str, limit: int) -> Fetched:
+        shown = _shown(url)
         for _ in range(_REDIRECTS + 1):
             try:
                 parsed, shown = self._destination(url, ("https",))
@@ -361,7 +377,10 @@ class Egress:
                 async with self._client().get(parsed, allow_redirects=False) as response:
                     location = response.headers.get("Location")
                     if response.status in (301, 302, 303, 307, 308) and location:
-                        url = str(parsed.join(URL(location)))
+                        try:
+                            url = str(parsed.join(URL(location)))
+                        except ValueError:  # UnicodeError too: a host IDNA cannot encode
+                            return Fetched(None, f"{shown}: a malformed redirect", final=True)
                         continue
                     if response.status != 200:
                         final = response.status < 500 and response.status not in _TRANSIENT
