@@ -53,6 +53,7 @@ def test_bad_references_are_reported_with_the_field_to_fix(
             )
         )  # fmt: skip
 
+    _check_waiting_watermark(cluster)
     second = cluster.wait_phase("second", "ERRORED", timeout=30)
     assert second["history"][-1]["reason"] == "AlreadyRecording"
     assert "'first'" in second["error"]
@@ -94,6 +95,19 @@ def test_bad_references_are_reported_with_the_field_to_fix(
     assert "Errored" in events
 
 
+def _check_waiting_watermark(cluster: Cluster) -> None:
+    """Within startTimeoutSeconds of its creation, a watermark that may yet come is waited
+    for, Degraded with the reason."""
+
+    def degraded() -> dict[str, Any] | None:
+        condition = _condition(cluster.status("logo-offline"), "Degraded")
+        return condition if condition["status"] == "True" else None
+
+    condition = eventually(degraded, timeout=15, what="logo-offline to be Degraded")
+    assert condition["reason"] == "WatermarkUnavailable"
+    assert "https://127.0.0.1:9/logo.png: connection refused" in condition["message"]
+
+
 def _check_watermarks(cluster: Cluster) -> None:
     """An image no wait can fix ends the Recording at once, one that may come waits (Degraded)
     until startTimeoutSeconds; neither starts a pod, and each names the field."""
@@ -107,13 +121,6 @@ def _check_watermarks(cluster: Cluster) -> None:
     assert "spec.composite.watermark.configMapKeyRef" in not_png["error"]
     assert "is not a PNG" in not_png["error"]
 
-    def degraded() -> dict[str, Any] | None:
-        condition = _condition(cluster.status("logo-offline"), "Degraded")
-        return condition if condition["status"] == "True" else None
-
-    condition = eventually(degraded, timeout=30, what="logo-offline to be Degraded")
-    assert condition["reason"] == "WatermarkUnavailable"
-    assert "https://127.0.0.1:9/logo.png: connection refused" in condition["message"]
     offline = cluster.wait_phase("logo-offline", "ERRORED", timeout=60)  # startTimeoutSeconds
     assert offline["history"][-1]["reason"] == "WatermarkUnavailable"
     for name in ("private-logo", "logo-not-png", "logo-offline"):
