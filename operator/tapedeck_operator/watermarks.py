@@ -8,7 +8,7 @@ import asyncio
 import struct
 from typing import Protocol
 
-from tapedeck_bot.contract import RecordingSpec
+from tapedeck_bot.contract import WATERMARK_MAX_PIXELS, RecordingSpec
 from tapedeck_operator.kube import ClusterApi, Conflict
 from tapedeck_operator.manifests import Owner, fetched_watermark, watermark_image
 from tapedeck_operator.policy import Unusable
@@ -19,8 +19,6 @@ __all__ = ["IMAGE_LIMIT", "ImageFetcher", "png_problem", "prepare_watermark"]
 # A ConfigMap holds at most 1 MiB, and binaryData is base64 in it; a logo is far smaller.
 IMAGE_LIMIT = 512 * 1024
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# As the bot refuses (composite/watermark.py): decoding a larger image could take gigabytes.
-_MAX_PIXELS = 4096 * 4096
 
 
 class ImageFetcher(Protocol):
@@ -32,7 +30,7 @@ def png_problem(image: bytes) -> str | None:
     if not image.startswith(_PNG_SIGNATURE) or image[12:16] != b"IHDR" or len(image) < 24:
         return "is not a PNG: convert it to one (a PNG keeps the transparency a watermark needs)"
     width, height = struct.unpack(">II", image[16:24])
-    if width * height > _MAX_PIXELS:
+    if width * height > WATERMARK_MAX_PIXELS:
         return (
             f"is {width}x{height} pixels, more than 4096x4096 allows: scale it down to the "
             "size it is shown at"

@@ -11,13 +11,9 @@ from PIL import Image, UnidentifiedImageError
 
 from tapedeck_bot.composite.layout import even
 from tapedeck_bot.composite.overlays import Overlay
-from tapedeck_bot.contract import WatermarkPosition, WatermarkSize
+from tapedeck_bot.contract import WATERMARK_MAX_PIXELS, WatermarkPosition, WatermarkSize
 
 __all__ = ["Stamp", "WatermarkError", "inset", "placed_at", "scaled_size", "stamp"]
-
-# Larger images are refused before they are decoded: a logo is a few hundred pixels wide,
-# and a crafted PNG of 50,000 x 50,000 would take gigabytes to decode.
-_MAX_PIXELS = 4096 * 4096
 
 
 class WatermarkError(ValueError):
@@ -77,7 +73,7 @@ def stamp(
     try:
         # PNG only: the one format the operator checks, and one parser exposed, not all.
         image: Image.Image = Image.open(io.BytesIO(data), formats=["PNG"])
-        if image.width * image.height > _MAX_PIXELS:
+        if image.width * image.height > WATERMARK_MAX_PIXELS:
             raise WatermarkError(
                 f"{field}: the image is {image.width}x{image.height} pixels, more than 4096x4096 "
                 "allows: scale it down to the size it is shown at"

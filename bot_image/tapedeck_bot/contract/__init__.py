@@ -21,6 +21,7 @@ from tapedeck_bot.contract.history import (
 from tapedeck_bot.contract.media import STREAM_KINDS, StreamKind, content_type_of
 from tapedeck_bot.contract.names import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from tapedeck_bot.contract.spec import (
+    WATERMARK_MAX_PIXELS,
     AudioCodec,
     CompositeSpec,
     ConfigMapKeyRef,
@@ -71,6 +72,7 @@ __all__ = [
     "STREAM_KINDS",
     "TERMINAL",
     "VERSION",
+    "WATERMARK_MAX_PIXELS",
     "AudioCodec",
     "BotConfig",
     "BotStatus",

@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 from tapedeck_bot.contract.base import CamelModel, cel
 
 __all__ = [
+    "WATERMARK_MAX_PIXELS",
     "AudioCodec",
     "CompositeAudio",
     "CompositeSpec",
@@ -228,6 +229,10 @@ class WatermarkSize(CamelModel):
 
 
 _ONE_IMAGE = "composite.watermark needs exactly one image: url or configMapKeyRef"
+# The most pixels a watermark image may have, checked by the operator and the bot before it
+# is decoded: a logo is a few hundred pixels wide, and a crafted PNG of 50,000 x 50,000 would
+# take gigabytes to decode.
+WATERMARK_MAX_PIXELS = 4096 * 4096
 
 
 @cel("has(self.url) != has(self.configMapKeyRef)", _ONE_IMAGE)
