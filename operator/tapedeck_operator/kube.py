@@ -127,15 +127,23 @@ def config_map_contents(config_map: dict[str, Any]) -> dict[str, bytes]:
     return files | {k: base64.b64decode(v) for k, v in binary.items()}
 
 
-def _data_or_none(read: Callable[..., Any], namespace: str, name: str) -> dict[str, str] | None:
-    """A Secret's or ConfigMap's `data`, or None if it does not exist."""
+def _read_or_none(read: Callable[..., Any], namespace: str, name: str) -> dict[str, Any] | None:
+    """A Secret or ConfigMap, or None if it does not exist."""
     try:
         response = read(name, namespace, _preload_content=False, _request_timeout=_TIMEOUT)
     except ApiException as exc:
         if exc.status == 404:
             return None
         raise
-    data: dict[str, str] = raw_json(response).get("data") or {}
+    return raw_json(response)
+
+
+def _data_or_none(read: Callable[..., Any], namespace: str, name: str) -> dict[str, str] | None:
+    """A Secret's or ConfigMap's `data`, or None if it does not exist."""
+    obj = _read_or_none(read, namespace, name)
+    if obj is None:
+        return None
+    data: dict[str, str] = obj.get("data") or {}
     return data
 
 
@@ -191,15 +199,8 @@ class KubeClusterApi:
         return _data_or_none(self._core.read_namespaced_config_map, namespace, name) or {}
 
     def config_map_files(self, namespace: str, name: str) -> dict[str, bytes] | None:
-        try:
-            response = self._core.read_namespaced_config_map(
-                name, namespace, _preload_content=False, _request_timeout=_TIMEOUT
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return config_map_contents(raw_json(response))
+        config_map = _read_or_none(self._core.read_namespaced_config_map, namespace, name)
+        return None if config_map is None else config_map_contents(config_map)
 
     def merge_config_map(
         self, namespace: str, name: str, labels: dict[str, str], data: dict[str, str | None]
