@@ -409,18 +409,13 @@ def _pod_watermark(config: BotConfig) -> WatermarkFile | None:
     watermark = config.spec.drawn_watermark
     if watermark is None:
         return None
-    source = "url" if watermark.url else "configMapKeyRef"
+    field = f"spec.composite.watermark.{'url' if watermark.url else 'configMapKeyRef'}"
     if config.watermark_file is None:  # never a recording silently without its watermark
         raise WatermarkError(
-            f"spec.composite.watermark.{source}: the pod was given no image file "
-            "(watermarkFile); the operator that started it is older than this bot"
+            f"{field}: the pod was given no image file (watermarkFile); the operator that "
+            "started it is older than this bot"
         )
-    return WatermarkFile(
-        Path(config.watermark_file),
-        watermark.size,
-        watermark.position,
-        f"spec.composite.watermark.{source}",
-    )
+    return WatermarkFile(Path(config.watermark_file), watermark.size, watermark.position, field)
 
 
 async def finish_earlier_attempts(

@@ -102,13 +102,14 @@ class Compositor:
         shown = [(tile, self._picture(tile)) for tile in tiles]
         painted = tuple(rect for _, (_, rect) in shown)
         if painted != self._painted:  # else every pixel outside them is black already
-            self._y.fill(_BLACK_Y)
-            self._u.fill(_NEUTRAL_UV)
-            self._v.fill(_NEUTRAL_UV)
+            self._background(0, 0, self.width, self.height)
             self._painted = painted
         watermark = self.presentation.watermark
-        if watermark is not None:  # what is not under a tile is background again
-            self._clear(watermark)
+        if watermark is not None:
+            # It is blended every tick: a blend over the last tick's would creep toward its
+            # colours where no tile is painted again, so what is under it is background first.
+            mark = watermark.overlay
+            self._background(watermark.x, watermark.y, mark.width, mark.height)
         planes = (self._y, self._u, self._v)
         outlined = speaker if self.presentation.speaker_highlight and len(tiles) > 1 else None
         for tile, (picture, (x, y, w, h)) in shown:
@@ -124,10 +125,8 @@ class Compositor:
             blend(planes, watermark.overlay, watermark.x, watermark.y)
         return self._frame
 
-    def _clear(self, stamp: Stamp) -> None:
-        """Paint the background under the watermark: it is blended every tick, and a blend
-        over the last tick's would darken where no tile is painted again."""
-        x, y, w, h = stamp.x, stamp.y, stamp.overlay.width, stamp.overlay.height
+    def _background(self, x: int, y: int, w: int, h: int) -> None:
+        """Paint black over a rectangle (even coordinates)."""
         self._y[y : y + h, x : x + w] = _BLACK_Y
         self._u[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] = _NEUTRAL_UV
         self._v[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] = _NEUTRAL_UV
