@@ -12,19 +12,26 @@ from pathlib import Path
 
 from tapedeck_dev.certs import Authority
 
-__all__ = ["ImageHost"]
+__all__ = ["ImageHost", "loopback_tls"]
+
+
+def loopback_tls(directory: Path) -> tuple[ssl.SSLContext, bytes]:
+    """A server context for https://127.0.0.1, and the PEM of the authority that signed it
+    (for the client to trust), its files in `directory`."""
+    authority = Authority("tapedeck-test-images")
+    serving = authority.issue("127.0.0.1", hosts=("127.0.0.1",))
+    (directory / "images.crt").write_bytes(serving.cert_pem)
+    (directory / "images.key").write_bytes(serving.key_pem)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(directory / "images.crt", directory / "images.key")
+    return tls, authority.pair.cert_pem
 
 
 class ImageHost:
     def __init__(self, directory: Path) -> None:
-        authority = Authority("tapedeck-test-images")
-        serving = authority.issue("127.0.0.1", hosts=("127.0.0.1",))
+        tls, ca_pem = loopback_tls(directory)
         self.ca_file = directory / "images-ca.crt"
-        self.ca_file.write_bytes(authority.pair.cert_pem)
-        (directory / "images.crt").write_bytes(serving.cert_pem)
-        (directory / "images.key").write_bytes(serving.key_pem)
-        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        tls.load_cert_chain(directory / "images.crt", directory / "images.key")
+        self.ca_file.write_bytes(ca_pem)
         self.files: dict[str, bytes] = {}
         self.gets: Counter[str] = Counter()
         host = self

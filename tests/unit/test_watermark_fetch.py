@@ -17,7 +17,6 @@ import pytest
 from aiohttp import web
 
 from tapedeck_bot.contract import RecordingSpec
-from tapedeck_dev.certs import Authority
 from tapedeck_operator.config import OperatorSettings
 from tapedeck_operator.kube import Conflict
 from tapedeck_operator.manifests import Owner, bot_pod, watermark_image
@@ -25,6 +24,7 @@ from tapedeck_operator.policy import Unusable
 from tapedeck_operator.watermarks import IMAGE_LIMIT, png_problem, prepare_watermark
 from tapedeck_operator.webhooks.egress import Fetched
 from tests.egress import loopback_egress
+from tests.image_host import loopback_tls
 from tests.recordings import recording
 from tests.watermarks import logo_png
 
@@ -36,13 +36,8 @@ LOGO = logo_png()
 async def image_server(tmp_path: Path) -> AsyncIterator[tuple[str, ssl.SSLContext]]:
     """https://127.0.0.1:<port> serving /logo.png, /big.png, redirects and failures; and a
     client context that trusts its certificate authority."""
-    authority = Authority("image-server-ca")
-    serving = authority.issue("127.0.0.1", hosts=("127.0.0.1",))
-    (tmp_path / "tls.crt").write_bytes(serving.cert_pem)
-    (tmp_path / "tls.key").write_bytes(serving.key_pem)
-    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_tls.load_cert_chain(tmp_path / "tls.crt", tmp_path / "tls.key")
-    client_tls = ssl.create_default_context(cadata=authority.pair.cert_pem.decode())
+    server_tls, ca_pem = loopback_tls(tmp_path)
+    client_tls = ssl.create_default_context(cadata=ca_pem.decode())
 
     async def handle(request: web.Request) -> web.StreamResponse:
         routes: dict[str, web.StreamResponse] = {
